@@ -1,0 +1,153 @@
+"""The Article record every source is turned into, and its validation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Mapping
+
+from search.analysis import fold
+
+MAX_ID_CHARS = 200
+MAX_SHORT_FIELD_CHARS = 2_000
+MAX_BODY_CHARS = 2_000_000
+MAX_TAGS = 100
+
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SLUG_JUNK = re.compile(r"[^0-9a-z]+")
+
+
+class InvalidArticle(ValueError):
+    """A record that cannot become an Article; the message says which field and why."""
+
+
+def slugify(value: str) -> str:
+    """Lower-case key for categories and tags: 'Harm Reduction' -> 'harm-reduction'."""
+    return _SLUG_JUNK.sub("-", fold(value).lower()).strip("-")
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: str
+    title: str
+    body: str = ""
+    summary: str = ""
+    url: str = ""
+    category: str = ""
+    tags: tuple[str, ...] = ()
+    author: str = ""
+    published: dt.date | None = None
+    image: str = ""
+    # Editor controls for the related list (front matter `related_pins`, `related_blocks`).
+    related_pins: tuple[str, ...] = ()
+    related_blocks: tuple[str, ...] = ()
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> "Article":
+        """Validate a loose mapping (JSON, CSV row, front matter); unknown keys are ignored."""
+        if not isinstance(data, Mapping):
+            raise InvalidArticle(f"expected an object with fields, got {type(data).__name__}")
+        values: dict[str, Any] = {
+            "id": _identifier(data.get("id"), "id"),
+            "title": _text(data.get("title"), "title", MAX_SHORT_FIELD_CHARS),
+        }
+        if not values["title"]:
+            raise InvalidArticle("missing required field 'title'")
+        for name in ("summary", "url", "category", "author", "image"):
+            values[name] = _text(data.get(name), name, MAX_SHORT_FIELD_CHARS)
+        values["body"] = _text(data.get("body"), "body", MAX_BODY_CHARS, keep_newlines=True)
+        values["tags"] = _labels(data.get("tags"), "tags")
+        values["published"] = _date(data.get("published"))
+        values["related_pins"] = tuple(_identifier(v, "related_pins") for v in _list(data.get("related_pins"), "related_pins"))
+        values["related_blocks"] = tuple(_identifier(v, "related_blocks") for v in _list(data.get("related_blocks"), "related_blocks"))
+        return cls(**values)
+
+    @property
+    def category_key(self) -> str:
+        return slugify(self.category) if self.category else ""
+
+    @property
+    def tag_keys(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(k for k in (slugify(t) for t in self.tags) if k))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready mapping that `from_mapping` reads back into an equal Article."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, dt.date):
+                value = value.isoformat()
+            out[f.name] = value
+        return out
+
+
+def _identifier(value: Any, name: str) -> str:
+    if isinstance(value, bool) or value is None:
+        raise InvalidArticle(f"missing required field '{name}'")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(int(value)) if float(value).is_integer() else str(value)
+    if not isinstance(value, str):
+        raise InvalidArticle(f"field '{name}' must be a string, got {type(value).__name__}")
+    value = value.strip()
+    if not value:
+        raise InvalidArticle(f"missing required field '{name}'")
+    if len(value) > MAX_ID_CHARS:
+        raise InvalidArticle(f"field '{name}' is longer than {MAX_ID_CHARS} characters")
+    if _CONTROL_CHARS.search(value) or "\n" in value or "\r" in value or "\t" in value:
+        raise InvalidArticle(f"field '{name}' contains control characters")
+    return value
+
+
+def _text(value: Any, name: str, limit: int, keep_newlines: bool = False) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        raise InvalidArticle(f"field '{name}' must be text, got {type(value).__name__}")
+    if len(value) > limit:
+        raise InvalidArticle(f"field '{name}' is longer than {limit:,} characters")
+    value = _CONTROL_CHARS.sub("", value).replace("\r\n", "\n").replace("\r", "\n")
+    if not keep_newlines:
+        value = " ".join(value.split())
+    return value.strip()
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [part for part in (p.strip() for p in value.split(",")) if part]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise InvalidArticle(f"field '{name}' must be a list or a comma-separated string")
+
+
+def _labels(value: Any, name: str) -> tuple[str, ...]:
+    labels = [_text(v, name, MAX_SHORT_FIELD_CHARS) for v in _list(value, name)]
+    if len(labels) > MAX_TAGS:
+        raise InvalidArticle(f"field '{name}' has more than {MAX_TAGS} entries")
+    return tuple(dict.fromkeys(label for label in labels if label))
+
+
+def _date(value: Any) -> dt.date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return dt.date.fromisoformat(text[:10])
+        except ValueError:
+            pass
+        try:
+            return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
+        except ValueError:
+            pass
+    raise InvalidArticle(f"field 'published' must be an ISO date (YYYY-MM-DD), got {value!r}")

@@ -1,0 +1,221 @@
+"""Settings, declared once: defaults < kindred.toml < KINDRED_* environment < explicit overrides.
+
+Every setting has a name, a default and a help text. TOML tables flatten into names
+(``[related] limit = 5`` is ``related_limit``) and each name maps to one environment
+variable (``KINDRED_RELATED_LIMIT``). This is the only module that reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+CONFIG_FILE_NAME = "kindred.toml"
+ENV_PREFIX = "KINDRED_"
+
+
+class ConfigError(ValueError):
+    """A setting could not be read or has a value of the wrong kind."""
+
+
+def _setting(default: Any, help: str, *, path: bool = False) -> Any:
+    meta = {"help": help, "path": path}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Index and sources
+    index_dir: Path = _setting(Path("var/index"), "Directory holding index versions and the `current` pointer.", path=True)
+    sources: list = _setting([], "Paths indexed when `kindred index` gets no PATH and by POST /api/v1/reindex.")
+    engine: str = _setting("whoosh", "Search engine: `whoosh` (pure Python, default) or `tantivy` (extra `kindred[tantivy]`).")
+    write_timeout: float = _setting(30.0, "Seconds a write (upsert, delete, switch) waits for another write to finish.")
+    keep_versions: int = _setting(2, "Complete index versions kept on disk (current + previous).")
+
+    # Search
+    synonyms: Path = _setting(Path("data/synonyms.txt"), "Synonyms file (Solr format), applied at query time.", path=True)
+    rules: Path = _setting(Path("data/rules.toml"), "Query rules file: pinned results and banners.", path=True)
+    search_page_size: int = _setting(10, "Results per page.")
+    search_max_page_size: int = _setting(50, "Largest page size a client may ask for.")
+    search_max_query_chars: int = _setting(1000, "Longest query accepted; longer ones get HTTP 400.")
+    search_max_page: int = _setting(100, "Deepest result page a client may ask for.")
+    search_cache_size: int = _setting(2048, "Search results kept in each worker's LRU cache (0 disables it).")
+
+    # Related articles
+    related_k: int = _setting(20, "Related articles stored per article.")
+    related_limit: int = _setting(5, "Related articles shown by default in the widget and API.")
+    related_min_score: float = _setting(0.05, "Text similarity below which a neighbour is not 'related'.")
+    related_category_boost: float = _setting(0.05, "Score added when two articles share a category.")
+    related_tag_boost: float = _setting(0.03, "Score added per shared tag (at most three tags count).")
+    related_recency_boost: float = _setting(0.02, "Largest score added for a recent article, decaying over a year.")
+    related_duplicate_threshold: float = _setting(0.9, "Cosine at or above which two articles count as duplicates.")
+    related_diversity: float = _setting(0.0, "0..1: how strongly the list avoids near-copies of earlier picks.")
+    related_exclude_categories: dict = _setting({}, "Map of source category to categories never recommended from it.")
+    related_block_pairs: list = _setting([], "Pairs [a, b] never recommended to each other.")
+    related_pins: dict = _setting({}, "Map of article id to ids always shown first in its list.")
+    related_fallback: list = _setting(["category", "recent"], "How short lists are filled: `category`, `recent`.")
+    teaser_length: int = _setting(110, "Teaser length in characters before it is cut at a word boundary.")
+
+    # Web
+    host: str = _setting("127.0.0.1", "Address `kindred serve` binds.")
+    port: int = _setting(8000, "Port `kindred serve` binds.")
+    workers: int = _setting(2, "Gunicorn worker processes for `kindred serve`.")
+    site_name: str = _setting("Kindred", "Site name shown on pages.")
+    article_links: str = _setting("source", "Where result and widget links go: `source` (the article's own url) or `local` (Kindred's /articles/<id> page).")
+    site_url: str = _setting("", "Base URL for relative article URLs in the API and widget (default: the request's host).")
+    admin_token: str = _setting("", "Bearer token for admin endpoints; admin is disabled while empty.")
+    cors_origins: list = _setting(["*"], "Origins allowed to read the public API from a browser.")
+    frame_ancestors: list = _setting(["*"], "Origins allowed to frame the iframe widget.")
+    max_body_bytes: int = _setting(5_000_000, "Largest request body accepted by the admin API.")
+    max_batch_size: int = _setting(500, "Most articles one upsert request may carry.")
+    analytics_db: Path = _setting(Path("var/analytics.sqlite"), "SQLite database for search and click analytics.", path=True)
+    analytics_enabled: bool = _setting(True, "Record searches and clicks.")
+    analytics_retention_days: int = _setting(90, "Analytics events older than this are purged.")
+
+    # Where relative paths from the config file were resolved; not a user setting.
+    base_dir: Path = field(default=Path("."), metadata={"help": "", "path": False, "internal": True})
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+def setting_fields() -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(Settings) if not f.metadata.get("internal")]
+
+
+def _coerce(f: dataclasses.Field, value: Any, origin: str) -> Any:
+    kind = type(f.default) if f.default is not dataclasses.MISSING else type(f.default_factory())
+    try:
+        if f.metadata.get("path"):
+            return Path(value)
+        if kind is bool:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in {"1", "0", "true", "false", "yes", "no", "on", "off"}:
+                    raise ValueError(value)
+                return lowered in {"1", "true", "yes", "on"}
+            return bool(value)
+        if kind in (int, float):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return kind(value)
+        if kind is list:
+            if isinstance(value, str):
+                return [part.strip() for part in value.split(",") if part.strip()]
+            if not isinstance(value, list):
+                raise ValueError(value)
+            return value
+        if kind is dict:
+            if isinstance(value, str):
+                value = json.loads(value)
+            if not isinstance(value, dict):
+                raise ValueError(value)
+            return value
+        return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{origin}: {f.name} = {value!r} is not a valid {kind.__name__}") from exc
+
+
+def _flatten(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    known = {f.name for f in setting_fields()}
+    for key, value in table.items():
+        name = f"{prefix}{key}".replace("-", "_")
+        if isinstance(value, dict) and name not in known:
+            flat.update(_flatten(value, f"{name}_"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def find_config_file(explicit: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None,
+                     look_in_cwd: bool = True) -> Path | None:
+    environ = os.environ if environ is None else environ
+    candidate = explicit or environ.get(f"{ENV_PREFIX}CONFIG")
+    if candidate:
+        path = Path(candidate)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    default = Path(CONFIG_FILE_NAME)
+    return default if look_in_cwd and default.is_file() else None
+
+
+def load_settings(
+    config_file: str | os.PathLike | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    look_in_cwd: bool = True,
+) -> Settings:
+    """Build Settings from defaults, the config file, KINDRED_* variables and overrides.
+
+    The config file is `config_file`, else $KINDRED_CONFIG, else ./kindred.toml
+    (unless `look_in_cwd` is False)."""
+    environ = os.environ if environ is None else environ
+    fields = {f.name: f for f in setting_fields()}
+    values: dict[str, Any] = {}
+    base_dir = Path.cwd()
+
+    path = find_config_file(config_file, environ, look_in_cwd)
+    if path is not None:
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        base_dir = path.resolve().parent
+        for name, value in _flatten(table).items():
+            if name not in fields:
+                raise ConfigError(f"{path}: unknown setting {name!r}")
+            coerced = _coerce(fields[name], value, str(path))
+            if fields[name].metadata.get("path"):
+                coerced = coerced if coerced.is_absolute() else base_dir / coerced
+            values[name] = coerced
+
+    for name, f in fields.items():
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None:
+            coerced = _coerce(f, raw, ENV_PREFIX + name.upper())
+            values[name] = coerced.resolve() if f.metadata.get("path") else coerced
+
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if name not in fields:
+            raise ConfigError(f"unknown setting {name!r}")
+        coerced = _coerce(fields[name], value, "override")
+        values[name] = coerced.resolve() if fields[name].metadata.get("path") else coerced
+
+    settings = Settings(**values, base_dir=base_dir)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    if settings.engine not in {"whoosh", "tantivy"}:
+        raise ConfigError(f"engine must be 'whoosh' or 'tantivy', not {settings.engine!r}")
+    for name in ("related_k", "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers", "keep_versions"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if settings.related_limit > settings.related_k:
+        raise ConfigError("related_limit cannot exceed related_k")
+    for source, targets in settings.related_exclude_categories.items():
+        if not isinstance(targets, list):
+            raise ConfigError(f"related_exclude_categories[{source!r}] must be a list of categories")
+    for pair in settings.related_block_pairs:
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise ConfigError(f"related_block_pairs entries must be [a, b] pairs, not {pair!r}")
+    if settings.article_links not in {"source", "local"}:
+        raise ConfigError(f"article_links must be 'source' or 'local', not {settings.article_links!r}")
+    unknown = set(settings.related_fallback) - {"category", "recent"}
+    if unknown:
+        raise ConfigError(f"related_fallback: unknown strategies {sorted(unknown)}")

@@ -1,0 +1,166 @@
+"""The Engine protocol: what a search backend must do, and the small query tree it receives.
+
+Queries reach engines already parsed, analyzed and expanded (synonyms, spelling, prefixes)
+into an `EngineQuery`, so the query language lives once, above the engines. Documents,
+suggestions and related lists live in the version's store, so engines only index and rank.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Literal, Protocol, Sequence
+
+from search import analysis
+from search.article import Article
+
+# Text fields every engine indexes, in the order of their default weight.
+TEXT_FIELDS = ("title", "labels", "summary", "body")
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """BM25 parameters and per-field weights (tuned on held-out Cranfield/CISI queries)."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    boosts: dict[str, float] = field(
+        default_factory=lambda: {"title": 2.0, "labels": 1.5, "summary": 1.2, "body": 1.0}
+    )
+    # Share of a query's words a document must match to get the full "more matches" bonus.
+    coordination: float = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDoc:
+    """An article analyzed once: the same terms feed every engine and the TF-IDF model."""
+
+    id: str
+    fields: dict[str, list[str]]  # text field -> analyzed terms
+    category: str  # category key ('' when none)
+    tags: tuple[str, ...]  # tag keys
+    published: int  # proleptic ordinal of the date, 0 when unknown
+
+    @classmethod
+    def from_article(cls, article: Article) -> "IndexDoc":
+        labels = " ".join([article.category, *article.tags])
+        return cls(
+            id=article.id,
+            fields={
+                "title": analysis.analyze(article.title),
+                "labels": analysis.analyze(labels),
+                "summary": analysis.analyze(article.summary),
+                "body": analysis.analyze(article.body),
+            },
+            category=article.category_key,
+            tags=article.tag_keys,
+            published=article.published.toordinal() if article.published else 0,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TermQuery:
+    term: str
+    boost: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseQuery:
+    terms: tuple[str, ...]
+    boost: float = 1.0
+
+
+Alternative = TermQuery | PhraseQuery
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    """One thing the reader asked for: any alternative may match (a word, its synonyms,
+    its spelling correction, a prefix's completions)."""
+
+    alternatives: tuple[Alternative, ...]
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class EngineQuery:
+    should: tuple[Concept, ...] = ()  # scored; documents matching more of them rank higher
+    must: tuple[Concept, ...] = ()  # required (quoted phrases)
+    must_not: tuple[Concept, ...] = ()  # excluded
+    categories: tuple[str, ...] = ()  # category keys: any of them
+    tags: tuple[str, ...] = ()  # tag keys: all of them
+    not_categories: tuple[str, ...] = ()
+    not_tags: tuple[str, ...] = ()
+    sort: Literal["relevance", "date"] = "relevance"
+    offset: int = 0
+    limit: int = 10
+    facets: bool = False
+
+    @property
+    def matches_everything(self) -> bool:
+        return not (self.should or self.must)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineHit:
+    id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class EngineResults:
+    hits: list[EngineHit]
+    total: int
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """One open index. Writers and readers are the same object; writes are serialized
+    by the caller (indexer.locks), so engines never see two writers at once."""
+
+    name: str
+
+    def add(self, docs: Iterable[IndexDoc]) -> int:
+        """Bulk-add documents to a fresh index and commit; returns the count."""
+
+    def upsert(self, docs: Sequence[IndexDoc]) -> None:
+        """Replace (or add) documents by id and commit."""
+
+    def delete(self, ids: Sequence[str]) -> None:
+        """Remove documents by id and commit; unknown ids are ignored."""
+
+    def search(self, query: EngineQuery) -> EngineResults: ...
+
+    def doc_frequency(self, term: str) -> int:
+        """Documents containing the analyzed term in any text field (upper bound is fine)."""
+
+    def doc_count(self) -> int: ...
+
+    def refresh(self) -> None:
+        """See the latest commit (cheap when nothing changed)."""
+
+    def close(self) -> None: ...
+
+
+def create_engine(name: str, path: Path, ranking: Ranking | None = None) -> Engine:
+    """A new, empty index of the named engine at path."""
+    return _engine_class(name).create(path, ranking or Ranking())
+
+
+def open_engine(name: str, path: Path, ranking: Ranking | None = None) -> Engine:
+    return _engine_class(name).open(path, ranking or Ranking())
+
+
+def _engine_class(name: str):
+    if name == "whoosh":
+        from search.engines.whoosh import WhooshEngine
+
+        return WhooshEngine
+    if name == "tantivy":
+        try:
+            from search.engines.tantivy import TantivyEngine
+        except ImportError as exc:  # the optional extra is not installed
+            raise RuntimeError("engine 'tantivy' needs the extra: pip install 'kindred[tantivy]'") from exc
+        return TantivyEngine
+    raise ValueError(f"unknown engine {name!r}")

@@ -1,0 +1,320 @@
+"""The version's store: articles, the word lexicon and the related lists, in one SQLite file.
+
+Engines index and rank; everything a page shows besides ranking comes from here. SQLite
+gives incremental writes that readers in other processes see atomically (WAL mode).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping
+from urllib.parse import unquote, urlsplit
+
+from search.article import Article, slugify
+
+STORE_FILE = "store.sqlite"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,              -- the whole Article as JSON
+    category_key TEXT NOT NULL,
+    published TEXT,                 -- ISO date, for recency
+    url_path TEXT                   -- the url's path, for lookups by URL
+);
+CREATE INDEX IF NOT EXISTS articles_url_path ON articles (url_path);
+CREATE INDEX IF NOT EXISTS articles_category ON articles (category_key, published);
+CREATE INDEX IF NOT EXISTS articles_published ON articles (published);
+CREATE VIRTUAL TABLE IF NOT EXISTS titles USING fts5 (id UNINDEXED, title, prefix = '2 3 4');
+CREATE TABLE IF NOT EXISTS lexicon (
+    word TEXT PRIMARY KEY,          -- surface form, lower-case and folded
+    term TEXT NOT NULL,             -- its stem
+    df INTEGER NOT NULL             -- articles containing it
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS lexicon_term ON lexicon (term);
+CREATE TABLE IF NOT EXISTS spelling (variant TEXT NOT NULL, word TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS spelling_variant ON spelling (variant);
+CREATE TABLE IF NOT EXISTS related (source TEXT PRIMARY KEY, items TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedEntry:
+    id: str
+    score: float
+    kind: str  # "similar", "pinned" or "fallback"
+    why: tuple[str, ...] = ()
+
+    def to_json(self) -> list:
+        return [self.id, round(self.score, 5), self.kind, list(self.why)]
+
+    @classmethod
+    def from_json(cls, item: list) -> "RelatedEntry":
+        return cls(item[0], float(item[1]), item[2], tuple(item[3]))
+
+
+def url_path(url: str) -> str:
+    """'https://site.org/a/b/?x=1#top' -> '/a/b': how the same page is recognised from any host."""
+    path = urlsplit(url.strip()).path or "/"
+    return path.rstrip("/") or "/"
+
+
+def spelling_variants(word: str, distance: int) -> set[str]:
+    """The word with up to `distance` letters deleted (SymSpell's deletes)."""
+    variants = {word}
+    frontier = {word}
+    for _ in range(distance):
+        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w)) if len(w) > 1}
+        variants |= frontier
+    return variants
+
+
+class Store:
+    def __init__(self, path: Path, readonly: bool = True):
+        self.path = path
+        self.readonly = readonly
+        self._local = threading.local()
+
+    @classmethod
+    def create(cls, directory: Path) -> "Store":
+        store = cls(directory / STORE_FILE, readonly=False)
+        store._conn.executescript(SCHEMA)
+        return store
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            if self.readonly:
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        with conn:
+            yield conn
+
+    def data_version(self) -> int:
+        """Changes whenever another connection commits (cheap: no disk read)."""
+        return self._conn.execute("PRAGMA data_version").fetchone()[0]
+
+    # Meta -------------------------------------------------------------------------
+
+    def set_meta(self, values: Mapping[str, object]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [(k, json.dumps(v)) for k, v in values.items()],
+            )
+
+    def meta(self, key: str, default: object = None) -> object:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else default
+
+    # Articles ---------------------------------------------------------------------
+
+    def put_articles(self, articles: Iterable[Article]) -> None:
+        with self.transaction() as conn:
+            for article in articles:
+                conn.execute("DELETE FROM titles WHERE id = ?", (article.id,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO articles (id, doc, category_key, published, url_path) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        article.id,
+                        json.dumps(article.to_dict(), ensure_ascii=False),
+                        article.category_key,
+                        article.published.isoformat() if article.published else None,
+                        url_path(article.url) if article.url else None,
+                    ),
+                )
+                conn.execute("INSERT INTO titles (id, title) VALUES (?, ?)", (article.id, article.title))
+
+    def delete_articles(self, ids: Iterable[str]) -> None:
+        with self.transaction() as conn:
+            for article_id in ids:
+                conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+                conn.execute("DELETE FROM titles WHERE id = ?", (article_id,))
+                conn.execute("DELETE FROM related WHERE source = ?", (article_id,))
+
+    def article(self, article_id: str) -> Article | None:
+        row = self._conn.execute("SELECT doc FROM articles WHERE id = ?", (article_id,)).fetchone()
+        return Article.from_mapping(json.loads(row[0])) if row else None
+
+    def articles(self, ids: Iterable[str]) -> dict[str, Article]:
+        ids = list(dict.fromkeys(ids))
+        found: dict[str, Article] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for doc, in self._conn.execute(f"SELECT doc FROM articles WHERE id IN ({marks})", chunk):
+                article = Article.from_mapping(json.loads(doc))
+                found[article.id] = article
+        return found
+
+    def article_by_url(self, url: str) -> Article | None:
+        """The article at a URL: its own url's path, else Kindred's /articles/<id>."""
+        path = url_path(url)
+        row = self._conn.execute("SELECT doc FROM articles WHERE url_path = ? LIMIT 1", (path,)).fetchone()
+        if row:
+            return Article.from_mapping(json.loads(row[0]))
+        if path.startswith("/articles/"):
+            return self.article(unquote(path[len("/articles/"):]))
+        return None
+
+    def iter_articles(self) -> Iterator[Article]:
+        for doc, in self._conn.execute("SELECT doc FROM articles ORDER BY id"):
+            yield Article.from_mapping(json.loads(doc))
+
+    def article_ids(self) -> list[str]:
+        return [row[0] for row in self._conn.execute("SELECT id FROM articles ORDER BY id")]
+
+    def count(self) -> int:
+        return self._conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+
+    def recent(self, limit: int, category_key: str | None = None, exclude: Iterable[str] = ()) -> list[Article]:
+        exclude = list(exclude)
+        marks = ",".join("?" * len(exclude))
+        where = [f"id NOT IN ({marks})"] if exclude else []
+        params: list[object] = list(exclude)
+        if category_key is not None:
+            where.append("category_key = ?")
+            params.append(category_key)
+        sql = "SELECT doc FROM articles"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY published IS NULL, published DESC, id LIMIT ?"
+        params.append(limit)
+        return [Article.from_mapping(json.loads(doc)) for doc, in self._conn.execute(sql, params)]
+
+    def labels(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Display labels of category and tag keys ('harm-reduction' -> 'Harm Reduction')."""
+        categories: dict[str, str] = {}
+        tags: dict[str, str] = {}
+        for key, label in self._conn.execute(
+            "SELECT category_key, json_extract(doc, '$.category') FROM articles WHERE category_key != '' "
+            "GROUP BY category_key"
+        ):
+            categories[key] = label
+        for (label,) in self._conn.execute("SELECT DISTINCT j.value FROM articles, json_each(articles.doc, '$.tags') j"):
+            tags.setdefault(slugify(label), label)
+        return categories, tags
+
+    def titles_with_prefix(self, words: list[str], limit: int) -> list[tuple[str, str]]:
+        """(id, title) of articles whose title has every word, the last one as a prefix."""
+        if not words:
+            return []
+        quoted = ['"' + w.replace('"', '""') + '"' for w in words]
+        match = " ".join(quoted[:-1] + [quoted[-1] + "*"])
+        rows = self._conn.execute(
+            "SELECT id, title FROM titles WHERE titles MATCH ? ORDER BY rank LIMIT ?", (match, limit)
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    # Lexicon ----------------------------------------------------------------------
+
+    def add_word_counts(self, counts: Mapping[str, tuple[str, int]], spelling_distance: int = 2,
+                        spelling_min_df: int = 1) -> None:
+        """Add df deltas per surface word; index new words for spelling correction."""
+        with self.transaction() as conn:
+            for word, (term, delta) in counts.items():
+                row = conn.execute("SELECT df FROM lexicon WHERE word = ?", (word,)).fetchone()
+                df = (row[0] if row else 0) + delta
+                if df <= 0:
+                    conn.execute("DELETE FROM lexicon WHERE word = ?", (word,))
+                    continue
+                conn.execute("INSERT OR REPLACE INTO lexicon (word, term, df) VALUES (?, ?, ?)", (word, term, df))
+                newly_common = df >= spelling_min_df > df - delta
+                if newly_common and 3 <= len(word) <= 24 and not word.isdigit():
+                    conn.executemany(
+                        "INSERT INTO spelling (variant, word) VALUES (?, ?)",
+                        [(v, word) for v in spelling_variants(word, 1)],
+                    )
+
+    def bulk_load_lexicon(self, rows: Iterable[tuple[str, str, int]], spelling_min_df: int) -> None:
+        """Fresh build: write the whole lexicon at once (much faster than deltas)."""
+        rows = list(rows)
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO lexicon (word, term, df) VALUES (?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT INTO spelling (variant, word) VALUES (?, ?)",
+                (
+                    (variant, word)
+                    for word, _, df in rows
+                    if df >= spelling_min_df and 3 <= len(word) <= 24 and not word.isdigit()
+                    for variant in spelling_variants(word, 1)
+                ),
+            )
+
+    def word_frequency(self, word: str) -> int:
+        row = self._conn.execute("SELECT df FROM lexicon WHERE word = ?", (word,)).fetchone()
+        return row[0] if row else 0
+
+    def words_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str, int]]:
+        """(word, term, df) for words starting with prefix, most frequent first."""
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = self._conn.execute(
+            "SELECT word, term, df FROM lexicon WHERE word >= ? AND word < ? ORDER BY df DESC, word LIMIT ?",
+            (prefix, upper, limit),
+        )
+        return [tuple(row) for row in rows]
+
+    def words_for_terms(self, terms: Iterable[str]) -> list[str]:
+        """Written forms of the given stems ('calori' -> 'calorie', 'calories')."""
+        terms = list(terms)[:500]
+        marks = ",".join("?" * len(terms))
+        return [row[0] for row in self._conn.execute(f"SELECT word FROM lexicon WHERE term IN ({marks})", terms)]
+
+    def spelling_candidates(self, word: str, distance: int = 2) -> list[tuple[str, int]]:
+        """Known words that share a deletion variant with `word` (then checked by edit distance)."""
+        variants = sorted(spelling_variants(word, distance))
+        found: dict[str, int] = {}
+        for start in range(0, len(variants), 500):
+            chunk = variants[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT DISTINCT s.word, l.df FROM spelling s JOIN lexicon l ON l.word = s.word "
+                f"WHERE s.variant IN ({marks})",
+                chunk,
+            )
+            found.update(rows)
+        return sorted(found.items())
+
+    # Related ----------------------------------------------------------------------
+
+    def put_related(self, lists: Mapping[str, list[RelatedEntry]]) -> None:
+        with self.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO related (source, items) VALUES (?, ?)",
+                [(source, json.dumps([e.to_json() for e in entries])) for source, entries in lists.items()],
+            )
+
+    def sources_listing(self, target: str) -> set[str]:
+        """Articles whose related list shows `target`."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT r.source FROM related r, json_each(r.items) j WHERE json_extract(j.value, '$[0]') = ?",
+            (target,),
+        )
+        return {row[0] for row in rows}
+
+    def related(self, source: str) -> list[RelatedEntry] | None:
+        row = self._conn.execute("SELECT items FROM related WHERE source = ?", (source,)).fetchone()
+        return [RelatedEntry.from_json(item) for item in json.loads(row[0])] if row else None

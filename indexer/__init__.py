@@ -1,0 +1,1 @@
+"""Writing side of Kindred: sources -> articles -> index versions and related tables."""

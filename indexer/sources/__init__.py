@@ -1,0 +1,85 @@
+"""Readers: files of many formats -> Article records, with every bad record reported.
+
+Each reader yields `Article`s, `Rejected` records (file and line/record, a message) and
+`Skipped` ones (drafts, attachments): one bad record never stops the others.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+from indexer.sources.records import Item, Record, Rejected, Skipped
+
+__all__ = ["Item", "Record", "Rejected", "Skipped", "read_paths", "reader_for", "SUPPORTED_SUFFIXES"]
+
+
+def _readers() -> dict[str, Callable[[Path], Iterator[Item]]]:
+    from indexer.sources import csvfile, html, jsonl, markdown, wxr
+
+    return {
+        ".jsonl": jsonl.read_json_lines,
+        ".ndjson": jsonl.read_json_lines,
+        ".json": jsonl.read_json,
+        ".csv": csvfile.read_csv,
+        ".md": markdown.read_markdown,
+        ".markdown": markdown.read_markdown,
+        ".html": html.read_html,
+        ".htm": html.read_html,
+        ".xml": wxr.read_wxr,
+    }
+
+
+SUPPORTED_SUFFIXES = tuple(_readers())
+
+
+def _suffix(path: Path) -> str:
+    suffixes = path.suffixes
+    if len(suffixes) >= 2 and suffixes[-1] == ".gz":
+        return suffixes[-2].lower()
+    return path.suffix.lower()
+
+
+def reader_for(path: Path) -> Callable[[Path], Iterator[Item]] | None:
+    return _readers().get(_suffix(path))
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(root) / name
+            if not name.startswith(".") and reader_for(path) is not None:
+                yield path
+
+
+def read_paths(paths: Iterable[Path]) -> Iterator[Item]:
+    """Every article in the given files and directories (walked recursively), in a stable
+    order. A later record with an id already seen is rejected, naming the first place."""
+    seen: dict[str, str] = {}
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            files = list(_walk(path))
+        elif path.is_file():
+            files = [path]
+        else:
+            yield Rejected(str(path), "no such file or directory")
+            continue
+        for file in files:
+            reader = reader_for(file)
+            if reader is None:
+                yield Rejected(str(file), f"unsupported file type (expected one of {', '.join(SUPPORTED_SUFFIXES)})")
+                continue
+            try:
+                for item in reader(file):
+                    if isinstance(item, Record):
+                        first = seen.get(item.article.id)
+                        if first is not None:
+                            yield Rejected(item.location, f"duplicate id {item.article.id!r} (first seen at {first})")
+                            continue
+                        seen[item.article.id] = item.location
+                    yield item
+            except OSError as exc:
+                yield Rejected(str(file), f"cannot read: {exc.strerror or exc}")

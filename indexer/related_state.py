@@ -1,0 +1,202 @@
+"""The fitted related model, kept in the version's store so upserts need no refit.
+
+Tables (in store.sqlite, beside the lists readers see):
+  related_terms       term -> column, idf, surface word (for explanations)
+  related_vectors     article id -> its TF-IDF row (column indices + weights as blobs)
+  related_candidates  article id -> text neighbours [[id, similarity, [why...]], ...]
+
+An upserted article is vectorized against the fitted vocabulary; the articles it now
+beats take it into their candidates; each touched list is blended again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+
+from indexer.related import WHY_TERMS, Neighbor, RelatedModel, weighted_terms
+from search.engine import IndexDoc
+from search.store import Store
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS related_terms (term TEXT PRIMARY KEY, col INTEGER NOT NULL, idf REAL NOT NULL,
+                                          surface TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS related_vectors (id TEXT PRIMARY KEY, cols BLOB NOT NULL, weights BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS related_candidates (source TEXT PRIMARY KEY, items TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+def _encode(neighbors: Sequence[Neighbor]) -> str:
+    return json.dumps([[n.id, round(n.similarity, 6), list(n.why)] for n in neighbors])
+
+
+def _decode(items: str) -> list[Neighbor]:
+    return [Neighbor(i, s, tuple(w)) for i, s, w in json.loads(items)]
+
+
+class RelatedState:
+    def __init__(self, store: Store):
+        self.store = store
+        store._conn.executescript(SCHEMA)
+
+    # Full build -----------------------------------------------------------------------
+
+    def save_model(self, model: RelatedModel, surface_of: Mapping[str, str],
+                   candidates: Sequence[Sequence[Neighbor]]) -> None:
+        idf = model.vectorizer_.idf_
+        matrix = model.matrix_
+        with self.store.transaction() as conn:
+            conn.executemany(
+                "INSERT INTO related_terms (term, col, idf, surface) VALUES (?, ?, ?, ?)",
+                ((str(t), col, float(idf[col]), surface_of.get(str(t), str(t))) for col, t in enumerate(model.terms_)),
+            )
+            conn.executemany(
+                "INSERT INTO related_vectors (id, cols, weights) VALUES (?, ?, ?)",
+                (
+                    (doc_id,
+                     matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]].astype(np.int32).tobytes(),
+                     matrix.data[matrix.indptr[row]:matrix.indptr[row + 1]].astype(np.float32).tobytes())
+                    for row, doc_id in enumerate(model.ids_)
+                ),
+            )
+            conn.executemany(
+                "INSERT INTO related_candidates (source, items) VALUES (?, ?)",
+                ((doc_id, _encode(neighbors)) for doc_id, neighbors in zip(model.ids_, candidates)),
+            )
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('related_columns', ?)",
+                         (json.dumps(len(model.terms_)),))
+
+    # Incremental ----------------------------------------------------------------------
+
+    def _vocabulary(self) -> tuple[dict[str, tuple[int, float]], dict[int, str], int]:
+        vocab: dict[str, tuple[int, float]] = {}
+        surface: dict[int, str] = {}
+        for term, col, idf, word in self.store._conn.execute("SELECT term, col, idf, surface FROM related_terms"):
+            vocab[term] = (col, idf)
+            surface[col] = word
+        columns = int(self.store.meta("related_columns", len(vocab)))
+        return vocab, surface, columns
+
+    def vectorize(self, doc: IndexDoc, vocab: Mapping[str, tuple[int, float]], model: RelatedModel) -> dict[int, float]:
+        """The same maths as the fitted TfidfVectorizer: sublinear tf x idf, L2-normalised."""
+        counts = Counter(t for t in weighted_terms(doc, model.title_weight, model.labels_weight) if t in vocab)
+        weights = {vocab[t][0]: (1.0 + math.log(n)) * vocab[t][1] for t, n in counts.items()}
+        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
+        return {col: w / norm for col, w in weights.items()}
+
+    def _all_vectors(self, columns: int, skip: set[str]) -> tuple[list[str], sp.csr_matrix]:
+        ids: list[str] = []
+        indptr = [0]
+        indices: list[np.ndarray] = []
+        data: list[np.ndarray] = []
+        for doc_id, cols, weights in self.store._conn.execute("SELECT id, cols, weights FROM related_vectors"):
+            if doc_id in skip:
+                continue
+            ids.append(doc_id)
+            c = np.frombuffer(cols, dtype=np.int32)
+            indices.append(c)
+            data.append(np.frombuffer(weights, dtype=np.float32))
+            indptr.append(indptr[-1] + len(c))
+        matrix = sp.csr_matrix(
+            (np.concatenate(data) if data else np.zeros(0, np.float32),
+             np.concatenate(indices) if indices else np.zeros(0, np.int32),
+             np.array(indptr)),
+            shape=(len(ids), columns),
+        )
+        return ids, matrix
+
+    def candidates(self, ids: Iterable[str]) -> dict[str, list[Neighbor]]:
+        ids = list(ids)
+        found: dict[str, list[Neighbor]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for source, items in self.store._conn.execute(
+                f"SELECT source, items FROM related_candidates WHERE source IN ({marks})", chunk
+            ):
+                found[source] = _decode(items)
+        return found
+
+    def update(self, docs: Sequence[IndexDoc], deleted: Sequence[str], model: RelatedModel) -> set[str]:
+        """Fold upserts and deletes into the candidates; returns the ids whose lists changed."""
+        vocab, surface, columns = self._vocabulary()
+        changed_ids = {d.id for d in docs} | set(deleted)
+        # Old vectors of changed articles: whoever had them as neighbours must be revisited.
+        _, old = self._vectors_of(changed_ids, columns)
+        others, matrix = self._all_vectors(columns, skip=changed_ids)
+        new_rows = [self.vectorize(doc, vocab, model) for doc in docs]
+        new_matrix = _rows_to_csr(new_rows, columns)
+
+        touched: set[str] = set()
+        if old.shape[0]:
+            touched.update(others[i] for i in np.unique((matrix @ old.T).tocoo().row))
+        affected: dict[str, list[Neighbor]] = {}
+        sims_new = (matrix @ new_matrix.T).toarray() if docs else np.zeros((len(others), 0))
+        for j, doc in enumerate(docs):
+            touched.update(others[i] for i in np.nonzero(sims_new[:, j] > 0)[0])
+        current = self.candidates(touched)
+        position = {doc_id: i for i, doc_id in enumerate(others)}
+        for source in touched:
+            row = position[source]
+            kept = [n for n in current.get(source, []) if n.id not in changed_ids]
+            for j, doc in enumerate(docs):
+                similarity = float(sims_new[row, j])
+                if similarity > 0:
+                    kept.append(Neighbor(doc.id, similarity, _why(matrix[row], new_matrix[j], surface)))
+            kept.sort(key=lambda n: (-n.similarity, n.id))
+            affected[source] = kept[: model.n_candidates]
+
+        for j, doc in enumerate(docs):
+            sims = sims_new[:, j]
+            order = np.argsort(-sims)[: model.n_candidates]
+            affected[doc.id] = [
+                Neighbor(others[i], float(sims[i]), _why(new_matrix[j], matrix[i], surface))
+                for i in order if sims[i] > 0
+            ]
+
+        with self.store.transaction() as conn:
+            for doc_id in deleted:
+                conn.execute("DELETE FROM related_vectors WHERE id = ?", (doc_id,))
+                conn.execute("DELETE FROM related_candidates WHERE source = ?", (doc_id,))
+            for doc, row in zip(docs, new_rows):
+                cols = np.array(sorted(row), dtype=np.int32)
+                weights = np.array([row[c] for c in cols], dtype=np.float32)
+                conn.execute("INSERT OR REPLACE INTO related_vectors (id, cols, weights) VALUES (?, ?, ?)",
+                             (doc.id, cols.tobytes(), weights.tobytes()))
+            conn.executemany("INSERT OR REPLACE INTO related_candidates (source, items) VALUES (?, ?)",
+                             [(source, _encode(neighbors)) for source, neighbors in affected.items()])
+        return set(affected) | touched
+
+    def _vectors_of(self, ids: Iterable[str], columns: int) -> tuple[list[str], sp.csr_matrix]:
+        rows: list[dict[int, float]] = []
+        found: list[str] = []
+        for doc_id in ids:
+            row = self.store._conn.execute("SELECT cols, weights FROM related_vectors WHERE id = ?", (doc_id,)).fetchone()
+            if row:
+                found.append(doc_id)
+                rows.append(dict(zip(np.frombuffer(row[0], np.int32).tolist(), np.frombuffer(row[1], np.float32).tolist())))
+        return found, _rows_to_csr(rows, columns)
+
+
+def _rows_to_csr(rows: Sequence[Mapping[int, float]], columns: int) -> sp.csr_matrix:
+    indptr = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    for row in rows:
+        for col in sorted(row):
+            indices.append(col)
+            data.append(row[col])
+        indptr.append(len(indices))
+    return sp.csr_matrix((np.array(data, np.float32), np.array(indices, np.int32), np.array(indptr)),
+                         shape=(len(rows), columns))
+
+
+def _why(a: sp.csr_matrix, b: sp.csr_matrix, surface: Mapping[int, str]) -> tuple[str, ...]:
+    product = a.multiply(b).tocoo()
+    order = np.argsort(-product.data)[:WHY_TERMS]
+    return tuple(surface.get(int(product.col[i]), "") for i in order)

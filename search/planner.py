@@ -1,0 +1,159 @@
+"""From a parsed query to an EngineQuery: analysis, spelling, synonyms, prefixes, pruning.
+
+This is where the query language is interpreted, once, for every engine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from search import analysis
+from search.engine import Alternative, Concept, EngineQuery, PhraseQuery, TermQuery
+from search.query import ParsedQuery
+from search.spelling import Correction, correct
+from search.synonyms import Synonyms
+
+PREFIX_EXPANSIONS = 30
+
+
+class Vocabulary(Protocol):
+    """What the planner needs to know about the index's words (the store provides it)."""
+
+    def word_frequency(self, word: str) -> int: ...
+
+    def spelling_candidates(self, word: str, distance: int = 2) -> list[tuple[str, int]]: ...
+
+    def words_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str, int]]: ...
+
+
+@dataclass(frozen=True)
+class Tuning:
+    synonym_weight: float = 0.9  # an expansion counts a little less than the reader's own word
+    max_terms: int = 12  # long questions keep their most discriminative terms
+
+
+@dataclass(frozen=True)
+class Plan:
+    query: EngineQuery
+    highlight: frozenset[str]  # stems to mark in titles and snippets
+    terms: tuple[str, ...]  # the reader's own analyzed words (rules match on these)
+    corrected: str | None = None  # the query as searched, when a misspelling was replaced
+    suggestion: str | None = None  # "did you mean", when a rare word has a common neighbour
+
+
+def _alternative(terms: tuple[str, ...], boost: float = 1.0) -> Alternative:
+    return TermQuery(terms[0], boost) if len(terms) == 1 else PhraseQuery(terms, boost)
+
+
+def _phrase_concept(text: str) -> Concept | None:
+    terms = tuple(analysis.analyze(text))
+    return Concept((_alternative(terms),)) if terms else None
+
+
+def _replace_words(text: str, corrections: list[Correction]) -> str:
+    for c in corrections:
+        text = re.sub(rf"(?<!\w){re.escape(c.word)}(?!\w)", c.replacement, text, flags=re.IGNORECASE)
+    return text
+
+
+class Planner:
+    def __init__(self, synonyms: Synonyms, vocabulary: Vocabulary, doc_frequency: Callable[[str], int],
+                 doc_count: int, tuning: Tuning = Tuning()):
+        self.synonyms = synonyms
+        self.vocabulary = vocabulary
+        self.doc_frequency = doc_frequency
+        self.doc_count = max(doc_count, 1)
+        self.tuning = tuning
+
+    def plan(self, text: str, parsed: ParsedQuery, *, sort: str = "relevance", offset: int = 0, limit: int = 10,
+             facets: bool = False, spelling: bool = True) -> Plan:
+        surfaces = [w for raw in parsed.words for w in analysis.words(raw) if not analysis.is_stop_word(w)]
+        automatic: list[Correction] = []
+        suggested: list[Correction] = []
+        if spelling:
+            for index, word in enumerate(surfaces):
+                found = correct(word, self.vocabulary.word_frequency, self.vocabulary.spelling_candidates,
+                                self._term_known)
+                if found and found.automatic:
+                    surfaces[index] = found.replacement
+                    automatic.append(found)
+                elif found:
+                    suggested.append(found)
+        stems = [analysis.stem(w) for w in surfaces]
+
+        should = self._word_concepts(stems) + self._prefix_concepts(parsed.prefixes)
+        should = self._prune(should)
+        must = tuple(c for c in map(_phrase_concept, parsed.phrases) if c)
+        must_not = tuple(c for c in map(_phrase_concept, parsed.excluded) if c)
+
+        highlight: set[str] = set()
+        for concept in (*should, *must):
+            for alt in concept.alternatives:
+                highlight.update((alt.term,) if isinstance(alt, TermQuery) else alt.terms)
+        query = EngineQuery(
+            should=tuple(should), must=must, must_not=must_not,
+            categories=parsed.categories, tags=parsed.tags,
+            not_categories=parsed.not_categories, not_tags=parsed.not_tags,
+            sort="date" if sort == "date" or not (should or must) else "relevance",
+            offset=offset, limit=limit, facets=facets,
+        )
+        return Plan(
+            query=query,
+            highlight=frozenset(highlight),
+            terms=tuple(stems) + tuple(t for p in parsed.phrases for t in analysis.analyze(p)),
+            corrected=_replace_words(text, automatic) if automatic else None,
+            suggestion=_replace_words(text, suggested) if suggested else None,
+        )
+
+    def _term_known(self, term: str) -> bool:
+        return self.doc_frequency(term) > 0
+
+    def _word_concepts(self, stems: list[str]) -> list[Concept]:
+        weight = self.tuning.synonym_weight
+        matches = {m.start: m for m in self.synonyms.matches(stems)}
+        concepts: dict[tuple, Concept] = {}
+        index = 0
+        while index < len(stems):
+            match = matches.get(index)
+            end = match.end if match else index + 1
+            own = tuple(stems[index:end])
+            alternatives = [_alternative(own)]
+            if match:
+                alternatives += [_alternative(e, weight) for e in match.expansions]
+            key = tuple(alternatives)
+            previous = concepts.get(key)
+            # A word the reader repeats counts more (query term frequency).
+            concepts[key] = Concept(key, previous.weight + 1.0 if previous else 1.0)
+            index = end
+        return list(concepts.values())
+
+    def _prefix_concepts(self, prefixes: tuple[str, ...]) -> list[Concept]:
+        concepts = []
+        for prefix in prefixes:
+            words = analysis.words(prefix)
+            if not words:
+                continue
+            *leading, last = words
+            completions = self.vocabulary.words_with_prefix(last, PREFIX_EXPANSIONS)
+            terms = tuple(dict.fromkeys(term for _, term, _ in completions)) or (analysis.stem(last),)
+            # Leading words of a multi-word prefix ("opioid use dis*") are plain words.
+            concepts.extend(Concept((TermQuery(analysis.stem(w)),)) for w in leading if not analysis.is_stop_word(w))
+            concepts.append(Concept(tuple(TermQuery(t) for t in terms)))
+        return concepts
+
+    def _prune(self, concepts: list[Concept]) -> list[Concept]:
+        """Keep the `max_terms` most discriminative concepts of a long question."""
+        if len(concepts) <= self.tuning.max_terms:
+            return concepts
+
+        def idf(concept: Concept) -> float:
+            alt = concept.alternatives[0]
+            term = alt.term if isinstance(alt, TermQuery) else max(alt.terms, key=len)
+            df = self.doc_frequency(term)
+            return concept.weight * math.log(1 + (self.doc_count - df + 0.5) / (df + 0.5))
+
+        keep = set(sorted(range(len(concepts)), key=lambda i: -idf(concepts[i]))[: self.tuning.max_terms])
+        return [c for i, c in enumerate(concepts) if i in keep]

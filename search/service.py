@@ -1,0 +1,431 @@
+"""The read side: one SearchService per process owns the open index version.
+
+It opens `current` once, reuses the engine searcher and store connection for every
+request, notices a new version (the `current` pointer moved) or an incremental write
+(the store's data_version changed) and switches over between requests. Results are
+cached per index state, so a change never serves stale results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from search import analysis
+from search.article import Article
+from search.config import Settings
+from search.engine import Engine, EngineResults, Ranking, open_engine
+from search.highlight import Highlighter
+from search.planner import Plan, Planner
+from search.query import ParsedQuery, clean, parse
+from search.rules import Banner, Rules
+from search.store import STORE_FILE, RelatedEntry, Store
+from search.synonyms import Synonyms
+from search.teaser import teaser
+from search.versions import Layout, read_manifest
+
+log = logging.getLogger(__name__)
+
+FEW_RESULTS = 3  # below this, a "did you mean" correction is searched automatically
+SUGGEST_LIMIT = 8
+CONFIG_CHECK_SECONDS = 1.0
+
+
+class QueryError(ValueError):
+    """The request is over a documented limit (HTTP 400)."""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    q: str = ""
+    categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    sort: str = "relevance"
+    page: int = 1
+    per_page: int = 10
+    exact: bool = False  # True: search the words as typed, no automatic correction
+    facets: bool = True
+
+
+@dataclass(frozen=True)
+class Hit:
+    id: str
+    title: str
+    title_html: str  # escaped, with <mark>
+    snippet_html: str  # escaped, with <mark>
+    url: str
+    category: str
+    tags: tuple[str, ...]
+    published: dt.date | None
+    score: float
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class Facet:
+    key: str
+    label: str
+    count: int
+    selected: bool
+
+
+@dataclass(frozen=True)
+class SearchResponse:
+    query: str
+    total: int
+    page: int
+    per_page: int
+    hits: list[Hit]
+    facets: dict[str, list[Facet]] = field(default_factory=dict)
+    corrected: str | None = None  # searched instead of `query`
+    suggestion: str | None = None  # did you mean
+    banners: list[Banner] = field(default_factory=list)
+    sort: str = "relevance"
+    took_ms: float = 0.0
+    version: str = ""
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class RelatedItem:
+    id: str
+    title: str
+    url: str
+    teaser: str
+    score: float
+    kind: str  # similar | pinned | fallback
+    why: tuple[str, ...]
+    category: str
+    published: dt.date | None
+    image: str
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    kind: str  # "article" or "query"
+    text: str
+    id: str | None = None
+    url: str | None = None
+
+
+class _Snapshot:
+    """One open index version at one data_version: engine, store and derived state."""
+
+    def __init__(self, name: str, path: Path, settings: Settings):
+        self.name = name
+        self.manifest = read_manifest(path)
+        self.store = Store(path / STORE_FILE)
+        self.engine: Engine = open_engine(self.manifest["engine"], path / "engine", Ranking())
+        self.data_version = self.store.data_version()
+        self.generation = int(self.store.meta("generation", 0))
+        self.labels = self.store.labels()
+
+    @property
+    def state(self) -> str:
+        """Identifies what readers see: the same in every worker process."""
+        return f"{self.name}.{self.generation}"
+
+    def refresh(self) -> bool:
+        current = self.store.data_version()
+        if current == self.data_version:
+            return False
+        self.engine.refresh()
+        self.labels = self.store.labels()
+        self.generation = int(self.store.meta("generation", 0))
+        self.data_version = current
+        return True
+
+    def close(self) -> None:
+        self.engine.close()
+        self.store.close()
+
+
+class _Watched:
+    """A config file re-read when its mtime changes (checked at most once a second)."""
+
+    def __init__(self, path: Path, load):
+        self.path = path
+        self._load = load
+        self._mtime: float | None = None
+        self._checked = 0.0
+        self.value = load(path)
+        self._mtime = self._stat()
+
+    def _stat(self) -> float | None:
+        try:
+            return self.path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def get(self):
+        now = time.monotonic()
+        if now - self._checked >= CONFIG_CHECK_SECONDS:
+            self._checked = now
+            mtime = self._stat()
+            if mtime != self._mtime:
+                try:
+                    self.value = self._load(self.path)
+                    log.info("reloaded %s", self.path)
+                except Exception:  # a broken edit keeps the last good version serving
+                    log.exception("could not reload %s; keeping the previous version", self.path)
+                self._mtime = mtime
+        return self.value
+
+
+class SearchService:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.layout = Layout(settings.resolve(settings.index_dir))
+        self._lock = threading.RLock()
+        self._snapshot: _Snapshot | None = None
+        self._retired: _Snapshot | None = None  # closed on the next switch, after in-flight requests
+        self._synonyms = _Watched(settings.resolve(settings.synonyms), Synonyms.load)
+        self._rules = _Watched(settings.resolve(settings.rules), Rules.load)
+        self._cache: OrderedDict[tuple, SearchResponse] = OrderedDict()
+
+    # Index state -------------------------------------------------------------------------
+
+    def _current(self) -> _Snapshot:
+        name = self.layout.current_name()
+        with self._lock:
+            snap = self._snapshot
+            if snap is None or snap.name != name:
+                fresh = _Snapshot(name, self.layout.current_dir(), self.settings)
+                if self._retired is not None:
+                    self._retired.close()
+                self._retired, self._snapshot = snap, fresh
+                self._cache.clear()
+                return fresh
+            if snap.refresh():
+                self._cache.clear()
+            return snap
+
+    def version(self) -> str:
+        return self._current().name
+
+    def state(self) -> str:
+        """Index version and write generation: changes whenever results may change."""
+        return self._current().state
+
+    def health(self) -> dict[str, Any]:
+        snap = self._current()
+        return {
+            "status": "ok",
+            "version": snap.name,
+            "engine": snap.manifest["engine"],
+            "generation": snap.generation,
+            "doc_count": snap.store.count(),
+            "built": snap.manifest.get("created"),
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            for snap in (self._snapshot, self._retired):
+                if snap is not None:
+                    snap.close()
+            self._snapshot = self._retired = None
+
+    # Search ------------------------------------------------------------------------------
+
+    def _validate(self, request: SearchRequest) -> None:
+        s = self.settings
+        if len(request.q) > s.search_max_query_chars:
+            raise QueryError(f"query is longer than {s.search_max_query_chars} characters")
+        if not 1 <= request.per_page <= s.search_max_page_size:
+            raise QueryError(f"per_page must be between 1 and {s.search_max_page_size}")
+        if not 1 <= request.page <= s.search_max_page:
+            raise QueryError(f"page must be between 1 and {s.search_max_page}")
+        if request.sort not in ("relevance", "date"):
+            raise QueryError("sort must be 'relevance' or 'date'")
+
+    def search(self, request: SearchRequest) -> SearchResponse:
+        self._validate(request)
+        started = time.perf_counter()
+        snap = self._current()
+        text = clean(request.q)
+        parsed = parse(text)
+        parsed = replace(
+            parsed,
+            categories=tuple(dict.fromkeys(parsed.categories + request.categories)),
+            tags=tuple(dict.fromkeys(parsed.tags + request.tags)),
+        )
+        if not parsed.has_terms and not (parsed.categories or parsed.tags):
+            return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
+                                  version=snap.name)
+        key = (snap.name, snap.data_version, parsed, request.sort, request.page, request.per_page,
+               request.exact, request.facets)
+        cached = self._cache_get(key)
+        if cached is not None:
+            return cached
+        response = self._search(snap, text, parsed, request)
+        response = replace(response, took_ms=round((time.perf_counter() - started) * 1000, 2))
+        self._cache_put(key, response)
+        return response
+
+    def _planner(self, snap: _Snapshot) -> Planner:
+        return Planner(self._synonyms.get(), snap.store, snap.engine.doc_frequency, snap.engine.doc_count())
+
+    def _search(self, snap: _Snapshot, text: str, parsed: ParsedQuery, request: SearchRequest) -> SearchResponse:
+        planner = self._planner(snap)
+        offset = (request.page - 1) * request.per_page
+        options = dict(sort=request.sort, offset=offset, limit=request.per_page, facets=request.facets)
+        plan = planner.plan(text, parsed, spelling=not request.exact, **options)
+        if plan.query.matches_everything and not (parsed.categories or parsed.tags):
+            # Only stop words or exclusions: nothing to rank by, so nothing to show.
+            return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
+                                  version=snap.name)
+        results = snap.engine.search(plan.query)
+        corrected = plan.corrected
+        suggestion = plan.suggestion
+        if suggestion and results.total < FEW_RESULTS:
+            # Few results for a rare word next to a common one: search the common one.
+            alternative = planner.plan(suggestion, parse(suggestion), spelling=False, **options)
+            alt_results = snap.engine.search(alternative.query)
+            if alt_results.total > results.total:
+                plan, results, corrected, suggestion = alternative, alt_results, suggestion, None
+
+        rules = self._rules.get().matching(list(plan.terms))
+        pins = [p for rule in rules for p in rule.pins] if request.page == 1 else []
+        hits = self._hits(snap, plan, results, pins)
+        return SearchResponse(
+            query=text,
+            total=results.total + sum(1 for h in hits if h.pinned),
+            page=request.page,
+            per_page=request.per_page,
+            hits=hits,
+            facets=self._facets(snap, results, parsed) if request.facets else {},
+            corrected=corrected,
+            suggestion=suggestion,
+            banners=[rule.banner for rule in rules if rule.banner],
+            sort=plan.query.sort,
+            version=snap.name,
+        )
+
+    def _hits(self, snap: _Snapshot, plan: Plan, results: EngineResults, pins: list[str]) -> list[Hit]:
+        pins = list(dict.fromkeys(pins))
+        articles = snap.store.articles(pins + [h.id for h in results.hits])
+        highlighter = Highlighter(plan.highlight, snap.store.words_for_terms(plan.highlight))
+        hits: list[Hit] = []
+        for article_id in pins:
+            if article_id in articles:
+                hits.append(self._hit(articles[article_id], highlighter, 0.0, pinned=True))
+        for engine_hit in results.hits:
+            article = articles.get(engine_hit.id)
+            if article is not None and engine_hit.id not in pins:  # absent: deleted mid-write
+                hits.append(self._hit(article, highlighter, engine_hit.score))
+        return hits
+
+    def _hit(self, article: Article, highlighter: Highlighter, score: float, pinned: bool = False) -> Hit:
+        source = article.body or article.summary
+        return Hit(
+            id=article.id,
+            title=article.title,
+            title_html=highlighter.highlight(article.title),
+            snippet_html=highlighter.snippet(source) if source else "",
+            url=self.article_url(article),
+            category=article.category,
+            tags=article.tags,
+            published=article.published,
+            score=round(score, 4),
+            pinned=pinned,
+        )
+
+    @staticmethod
+    def _facets(snap: _Snapshot, results: EngineResults, parsed: ParsedQuery) -> dict[str, list[Facet]]:
+        categories, tags = snap.labels
+        selected = {"category": set(parsed.categories), "tags": set(parsed.tags)}
+        labels = {"category": categories, "tags": tags}
+        return {
+            name: [Facet(key, labels[name].get(key, key), count, key in selected[name]) for key, count in counts]
+            for name, counts in results.facets.items()
+        }
+
+    def _cache_get(self, key: tuple) -> SearchResponse | None:
+        with self._lock:
+            value = self._cache.get(key)
+            if value is not None:
+                self._cache.move_to_end(key)
+            return value
+
+    def _cache_put(self, key: tuple, value: SearchResponse) -> None:
+        size = self.settings.search_cache_size
+        if size <= 0:
+            return
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > size:
+                self._cache.popitem(last=False)
+
+    # Autocomplete ------------------------------------------------------------------------
+
+    def suggest(self, prefix: str, limit: int = SUGGEST_LIMIT) -> list[Suggestion]:
+        prefix = clean(prefix)[: self.settings.search_max_query_chars]
+        words = analysis.words(prefix)
+        if not words:
+            return []
+        snap = self._current()
+        suggestions: list[Suggestion] = []
+        for article_id, title in snap.store.titles_with_prefix(words[-8:], limit):
+            suggestions.append(Suggestion("article", title, article_id, self.article_url_by_id(snap, article_id)))
+        if not prefix.endswith(" "):
+            head = prefix[: len(prefix) - len(prefix.split()[-1])] if prefix.split() else ""
+            seen = {s.text.lower() for s in suggestions}
+            for word, _, _ in snap.store.words_with_prefix(words[-1], limit):
+                text = (head + word).strip()
+                if text.lower() not in seen and word != words[-1]:
+                    suggestions.append(Suggestion("query", text))
+                    seen.add(text.lower())
+        return suggestions[:limit]
+
+    # Articles and related ------------------------------------------------------------------
+
+    def article(self, article_id: str) -> Article | None:
+        return self._current().store.article(article_id)
+
+    def article_by_url(self, url: str) -> Article | None:
+        return self._current().store.article_by_url(url)
+
+    def article_url(self, article: Article) -> str:
+        if self.settings.article_links == "source" and article.url:
+            return article.url
+        return f"/articles/{article.id}"
+
+    def article_url_by_id(self, snap: _Snapshot, article_id: str) -> str:
+        article = snap.store.article(article_id)
+        return self.article_url(article) if article else f"/articles/{article_id}"
+
+    def recent(self, limit: int = 5, category_key: str | None = None) -> list[Article]:
+        return self._current().store.recent(limit, category_key)
+
+    def related(self, article_id: str, limit: int | None = None) -> list[RelatedItem] | None:
+        """The stored related list (computed at build/upsert time), or None for an unknown id."""
+        limit = limit or self.settings.related_limit
+        snap = self._current()
+        entries = snap.store.related(article_id)
+        if entries is None:
+            if snap.store.article(article_id) is None:
+                return None
+            entries = [RelatedEntry(a.id, 0.0, "fallback") for a in snap.store.recent(limit + 1) if a.id != article_id]
+        targets = snap.store.articles(e.id for e in entries[: limit * 2])
+        items = []
+        for entry in entries:
+            article = targets.get(entry.id)
+            if article is None:  # deleted since the list was computed
+                continue
+            items.append(RelatedItem(
+                id=article.id, title=article.title, url=self.article_url(article),
+                teaser=teaser(article, self.settings.teaser_length), score=entry.score, kind=entry.kind,
+                why=entry.why, category=article.category, published=article.published, image=article.image,
+            ))
+            if len(items) >= limit:
+                break
+        return items

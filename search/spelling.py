@@ -1,0 +1,74 @@
+"""Spelling correction from the index's own vocabulary ("did you mean").
+
+Candidates come from the store's deletion index (SymSpell style) and are ranked by
+Damerau-Levenshtein distance, then by how many articles use the word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from search import analysis
+
+# Endings that make a different word form, not a typo: "opioid" is fine when only
+# "opioids" is in the index (both stem alike, so results are the same anyway).
+_INFLECTIONS = ("s", "es", "ed", "d", "ing", "ly", "er", "ers")
+
+
+@dataclass(frozen=True)
+class Correction:
+    word: str
+    replacement: str
+    automatic: bool  # True: search the replacement instead; False: only suggest it
+
+
+def edit_distance(a: str, b: str, limit: int = 3) -> int:
+    """Damerau-Levenshtein (optimal string alignment) distance, capped at `limit`."""
+    if abs(len(a) - len(b)) >= limit:
+        return limit
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            cost = 0 if ca == cb else 1
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        if min(current) >= limit:
+            return limit
+        previous2, previous = previous, current
+    return min(previous[-1], limit)
+
+
+def _inflected(a: str, b: str) -> bool:
+    short, long = sorted((a, b), key=len)
+    return long.startswith(short) and long[len(short):] in _INFLECTIONS
+
+
+def correct(word: str, frequency: Callable[[str], int], candidates: Callable[[str, int], list[tuple[str, int]]],
+            term_known: Callable[[str], bool]) -> Correction | None:
+    """A correction for one surface word, or None when it looks right."""
+    if len(word) < 4 or not word.isalpha() or not word.isascii():
+        return None
+    df = frequency(word)
+    max_distance = 1 if len(word) < 6 else 2
+    scored = []
+    for candidate, candidate_df in candidates(word, max_distance):
+        if candidate == word:
+            continue
+        distance = edit_distance(word, candidate, max_distance + 1)
+        if distance <= max_distance:
+            scored.append((distance, -candidate_df, candidate))
+    if not scored:
+        return None
+    distance, neg_df, best = min(scored)
+    if df == 0:
+        if _inflected(word, best) or (term_known(analysis.stem(word)) and analysis.stem(best) != analysis.stem(word)):
+            return None  # a valid word form, or a word the index knows under another spelling
+        return Correction(word, best, automatic=True)
+    # Known but rare next to a far more common neighbour: suggest, do not replace.
+    if distance == 1 and -neg_df >= max(10 * df, 5) and not _inflected(word, best):
+        return Correction(word, best, automatic=False)
+    return None

@@ -1,0 +1,209 @@
+"""The JSON API (/api/v1, with /api aliases): search, suggest, related, articles, admin writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+
+from search.article import Article, InvalidArticle
+from search.service import Hit, RelatedItem, SearchRequest
+from web.context import absolute_url, indexer, search_service, settings
+from web.errors import ApiError
+from web.http import allow_cors, bool_arg, cacheable, int_arg, require_admin
+
+blueprint = Blueprint("api", __name__)
+PUBLIC_ENDPOINTS = {"search", "suggest", "related", "related_by_url", "article"}
+
+
+@blueprint.after_request
+def _cors(response):
+    if request.endpoint and request.endpoint.rsplit(".", 1)[-1] in PUBLIC_ENDPOINTS:
+        allow_cors(response)
+    return response
+
+
+def search_request_from_args() -> SearchRequest:
+    args = request.args
+    return SearchRequest(
+        q=args.get("q", ""),
+        categories=tuple(args.getlist("category")),
+        tags=tuple(args.getlist("tag")),
+        sort=args.get("sort", "relevance"),
+        page=int_arg("page", 1),
+        per_page=int_arg("per_page", settings().search_page_size, "limit"),
+        exact=bool_arg("exact", False),
+        facets=bool_arg("facets", True),
+    )
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    return {
+        "id": hit.id,
+        "title": hit.title,
+        "title_html": hit.title_html,
+        "snippet": hit.snippet_html,
+        "url": absolute_url(hit.url),
+        "score": hit.score,
+        "category": hit.category,
+        "tags": list(hit.tags),
+        "published": hit.published.isoformat() if hit.published else None,
+        "pinned": hit.pinned,
+    }
+
+
+def related_json(item: RelatedItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "title": item.title,
+        "url": absolute_url(item.url),
+        "teaser": item.teaser,
+        "score": item.score,
+        "kind": item.kind,
+        "why": list(item.why),
+        "category": item.category,
+        "published": item.published.isoformat() if item.published else None,
+        "image": item.image or None,
+    }
+
+
+@blueprint.get("/search")
+def search():
+    response = search_service().search(search_request_from_args())
+    return jsonify({
+        "query": response.query,
+        "total": response.total,
+        "page": response.page,
+        "per_page": response.per_page,
+        "pages": response.pages,
+        "sort": response.sort,
+        "hits": [hit_json(h) for h in response.hits],
+        "facets": {
+            name: [{"key": f.key, "label": f.label, "count": f.count, "selected": f.selected} for f in facets]
+            for name, facets in response.facets.items()
+        },
+        "corrected": response.corrected,
+        "suggestion": response.suggestion,
+        "banners": [
+            {"rule": b.rule, "kind": b.kind, "title": b.title, "text": b.text,
+             "links": [{"label": link.label, "href": link.href} for link in b.links]}
+            for b in response.banners
+        ],
+        "took_ms": response.took_ms,
+        "version": response.version,
+    })
+
+
+@blueprint.get("/suggest")
+def suggest():
+    limit = int_arg("limit", 8)
+    if not 1 <= limit <= 20:
+        raise ApiError(400, "bad_request", "limit must be between 1 and 20")
+    q = request.args.get("q", "")
+    suggestions = search_service().suggest(q, limit)
+    return jsonify({
+        "query": q,
+        "suggestions": [
+            {"kind": s.kind, "text": s.text, "id": s.id, "url": absolute_url(s.url) if s.url else None}
+            for s in suggestions
+        ],
+    })
+
+
+def _related_limit() -> int:
+    limit = int_arg("limit", settings().related_limit)
+    if not 1 <= limit <= settings().related_k:
+        raise ApiError(400, "bad_request", f"limit must be between 1 and {settings().related_k}")
+    return limit
+
+
+def _related_response(article_id: str, limit: int):
+    service = search_service()
+    items = service.related(article_id, limit)
+    if items is None:
+        raise ApiError(404, "not_found", f"no article with id {article_id!r}")
+    response = jsonify({"id": article_id, "related": [related_json(i) for i in items]})
+    return cacheable(response, service.state(), article_id, limit, request.host_url)
+
+
+@blueprint.get("/related/<path:article_id>")
+def related(article_id: str):
+    return _related_response(article_id, _related_limit())
+
+
+@blueprint.get("/related")
+def related_by_url():
+    url = request.args.get("url", "")
+    if not url:
+        raise ApiError(400, "bad_request", "give ?url= (or use /related/<id>)")
+    article = search_service().article_by_url(url)
+    if article is None:
+        raise ApiError(404, "not_found", "no article with that URL")
+    return _related_response(article.id, _related_limit())
+
+
+@blueprint.get("/articles/<path:article_id>")
+def article(article_id: str):
+    found = search_service().article(article_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"no article with id {article_id!r}")
+    data = found.to_dict()
+    data["url"] = absolute_url(search_service().article_url(found))
+    return jsonify(data)
+
+
+# Admin -----------------------------------------------------------------------------------
+
+
+def _articles_from_body() -> list[Article]:
+    payload = request.get_json(silent=True)
+    if payload is None:
+        raise ApiError(400, "bad_request", "body must be JSON: an article, a list of articles or {\"articles\": [...]}")
+    if isinstance(payload, dict) and isinstance(payload.get("articles"), list):
+        payload = payload["articles"]
+    records = payload if isinstance(payload, list) else [payload]
+    if not records:
+        raise ApiError(400, "bad_request", "no articles in the body")
+    if len(records) > settings().max_batch_size:
+        raise ApiError(413, "batch_too_large", f"at most {settings().max_batch_size} articles per request")
+    articles, problems = [], []
+    for number, record in enumerate(records):
+        try:
+            articles.append(Article.from_mapping(record))
+        except InvalidArticle as exc:
+            problems.append(f"article {number}: {exc}")
+    if problems:
+        # All or nothing: a half-applied batch is harder to retry than a refused one.
+        raise ApiError(422, "invalid_article", "; ".join(problems[:20]))
+    return articles
+
+
+@blueprint.route("/articles", methods=["POST", "PUT"])
+@require_admin
+def upsert_articles():
+    articles = _articles_from_body()
+    report = indexer().upsert(articles)
+    return jsonify({"upserted": report.upserted, "related_updated": report.related_updated,
+                    "ids": [a.id for a in articles]})
+
+
+@blueprint.delete("/articles/<path:article_id>")
+@require_admin
+def delete_article(article_id: str):
+    report = indexer().delete([article_id])
+    if not report.deleted:
+        raise ApiError(404, "not_found", f"no article with id {article_id!r}")
+    return jsonify({"deleted": report.deleted, "related_updated": report.related_updated})
+
+
+@blueprint.post("/reindex")
+@require_admin
+def reindex():
+    report = indexer().reindex()
+    return jsonify({
+        "version": report.version,
+        "indexed": report.indexed,
+        "rejected": [str(r) for r in report.rejected[:100]],
+        "rejected_count": len(report.rejected),
+        "skipped_count": len(report.skipped),
+    })

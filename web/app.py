@@ -1,0 +1,34 @@
+"""The app factory."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from indexer.build import Indexer
+from search.config import Settings, load_settings
+from search.service import SearchService
+from web import api, errors, ops, pages
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    app.extensions["kindred.settings"] = settings
+    app.extensions["kindred.search"] = SearchService(settings)
+    app.extensions["kindred.indexer"] = Indexer(settings)
+
+    app.register_blueprint(pages.blueprint)
+    app.register_blueprint(api.blueprint, url_prefix="/api/v1")
+    # The first release served /api/...; keep those URLs working.
+    app.register_blueprint(api.blueprint, url_prefix="/api", name="api_legacy")
+    app.register_blueprint(ops.blueprint)
+    errors.register(app)
+    pages.register(app)
+    return app

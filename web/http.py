@@ -1,0 +1,72 @@
+"""HTTP helpers shared by views: parameters, admin auth, CORS and validators."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from functools import wraps
+from typing import Callable
+
+from flask import Response, request
+
+from web.context import settings
+from web.errors import ApiError
+
+
+def int_arg(name: str, default: int, *aliases: str) -> int:
+    for key in (name, *aliases):
+        raw = request.args.get(key)
+        if raw is None or raw == "":
+            continue
+        try:
+            return int(raw)
+        except ValueError:
+            raise ApiError(400, "bad_request", f"{key} must be a whole number") from None
+    return default
+
+
+def bool_arg(name: str, default: bool) -> bool:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on")
+
+
+def require_admin(view: Callable) -> Callable:
+    """Bearer-token auth for admin endpoints (constant-time comparison)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        token = settings().admin_token
+        header = request.headers.get("Authorization", "")
+        scheme, _, supplied = header.partition(" ")
+        if not token:
+            raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set admin_token (KINDRED_ADMIN_TOKEN)")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), token.encode()):
+            raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def allow_cors(response: Response) -> Response:
+    """CORS for public reads: the configured origins, never with credentials."""
+    allowed = settings().cors_origins
+    origin = request.headers.get("Origin")
+    if "*" in allowed:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin and origin in allowed:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.vary.add("Origin")
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
+    response.headers["Access-Control-Max-Age"] = "86400"
+    return response
+
+
+def cacheable(response: Response, *parts: object, max_age: int = 300) -> Response:
+    """ETag from the index state and request; a matching If-None-Match gets 304."""
+    digest = hashlib.sha1(repr(parts).encode()).hexdigest()[:20]
+    response.set_etag(digest)
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    return response.make_conditional(request)

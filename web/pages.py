@@ -1,0 +1,82 @@
+"""Reader pages: search, article, the iframe widget, and widget.js. Work without JavaScript."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
+from markupsafe import Markup
+
+from search.service import SearchRequest
+from web.api import search_request_from_args
+from web.context import absolute_url, search_service, settings
+from web.http import allow_cors, cacheable, int_arg
+
+blueprint = Blueprint("pages", __name__)
+
+
+@blueprint.get("/")
+@blueprint.get("/search")
+def search():
+    service = search_service()
+    search_request = search_request_from_args()
+    has_query = bool(search_request.q.strip() or search_request.categories or search_request.tags)
+    results = service.search(search_request) if has_query else None
+    recent = service.recent(5) if results is None or not results.hits else []
+    return render_template("search.html", request_=search_request, results=results, recent=recent)
+
+
+@blueprint.get("/articles/<path:article_id>")
+def article(article_id: str):
+    found = search_service().article(article_id)
+    if found is None:
+        abort(404, f"No article with id {article_id!r}.")
+    return render_template("article.html", article=found, paragraphs=[p for p in found.body.split("\n\n") if p])
+
+
+@blueprint.get("/widget/related/<path:article_id>")
+def widget_related(article_id: str):
+    service = search_service()
+    limit = min(max(int_arg("limit", settings().related_limit), 1), settings().related_k)
+    items = service.related(article_id, limit)
+    if items is None:
+        abort(404, f"No article with id {article_id!r}.")
+    html = render_template("widget_related.html", items=items)
+    response = cacheable(Response(html, mimetype="text/html"), service.state(), article_id, limit, request.host_url)
+    ancestors = " ".join(settings().frame_ancestors) or "'none'"
+    response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors}"
+    return allow_cors(response)
+
+
+@blueprint.get("/widget.js")
+def widget_script():
+    source = current_app.extensions["kindred.widget_js"]
+    response = Response(source, mimetype="text/javascript")
+    return allow_cors(cacheable(response, source, max_age=3600))
+
+
+def register(app: Flask) -> None:
+    # Read once: the embed script is requested on every page view of every embedding site.
+    app.extensions["kindred.widget_js"] = (Path(__file__).parent / "static" / "widget.js").read_bytes()
+
+    @app.context_processor
+    def helpers():
+        def url_with(**changes):
+            """This page's URL with some query arguments changed (None removes one)."""
+            args = request.args.to_dict(flat=False)
+            for key, value in changes.items():
+                if value is None:
+                    args.pop(key, None)
+                else:
+                    args[key] = value if isinstance(value, list) else [value]
+            if "page" not in changes:
+                args.pop("page", None)
+            return url_for("pages.search", **args)
+
+        return {
+            "site_name": settings().site_name,
+            "url_with": url_with,
+            "absolute_url": absolute_url,
+            "marked": Markup,  # for our own escaped-then-marked snippets only
+            "article_url": search_service().article_url,
+        }

@@ -1,0 +1,89 @@
+/*! Kindred related-articles widget. Embed:
+ *   <div data-kindred-related="ARTICLE_ID"></div>
+ *   <script async src="https://KINDRED_HOST/widget.js"></script>
+ * or data-kindred-related-url="https://site/path". Optional: data-kindred-limit="5",
+ * data-kindred-title="Read next". Theme with CSS custom properties on the div or page:
+ * --kindred-accent, --kindred-text, --kindred-muted, --kindred-border, --kindred-bg,
+ * --kindred-radius, --kindred-font. Renders into a Shadow DOM, loads when near the viewport.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  var base = new URL(".", script ? script.src : location.href).href;
+  var STYLE =
+    ":host{display:block;font:15px/1.45 var(--kindred-font,system-ui,-apple-system,'Segoe UI',Roboto,sans-serif);color:var(--kindred-text,#1d2a32)}" +
+    "h2{font-size:13px;letter-spacing:.06em;text-transform:uppercase;color:var(--kindred-muted,#5a6b75);margin:0 0 10px}" +
+    "ul{list-style:none;margin:0;padding:0;display:grid;gap:10px}" +
+    "a{display:block;padding:12px 14px;border:1px solid var(--kindred-border,#e2e8ec);border-radius:var(--kindred-radius,10px);color:inherit;text-decoration:none;background:var(--kindred-bg,#fff)}" +
+    "a:hover,a:focus-visible{border-color:var(--kindred-accent,#0b6e4f);outline:none;box-shadow:0 0 0 3px rgba(11,110,79,.15)}" +
+    "strong{display:block;color:var(--kindred-accent,#0b6e4f);font-size:16px;margin-bottom:3px}" +
+    "span{color:var(--kindred-muted,#5a6b75);font-size:14px}";
+
+  function beacon(event) {
+    var body = JSON.stringify(event);
+    var url = base + "api/v1/events";
+    if (navigator.sendBeacon) navigator.sendBeacon(url, new Blob([body], { type: "text/plain" }));
+    else fetch(url, { method: "POST", body: body, keepalive: true, mode: "no-cors" });
+  }
+
+  function el(tag, text) { var e = document.createElement(tag); if (text) e.textContent = text; return e; }
+
+  function render(host, data) {
+    var root = host.shadowRoot || host.attachShadow({ mode: "open" });
+    root.textContent = "";
+    var items = data.related || [];
+    if (!items.length) return;
+    var style = el("style"); style.textContent = STYLE; root.appendChild(style);
+    var section = el("section"); section.setAttribute("aria-label", "Related articles");
+    section.appendChild(el("h2", host.getAttribute("data-kindred-title") || "Related articles"));
+    var list = el("ul");
+    items.forEach(function (item, i) {
+      var a = el("a"); a.href = item.url; a.setAttribute("part", "link");
+      a.appendChild(el("strong", item.title));  // textContent only: never parsed as HTML
+      a.appendChild(el("span", item.teaser));
+      a.addEventListener("click", function () {
+        beacon({ type: "widget_click", source: data.id, target: item.id, position: i + 1 });
+      });
+      var li = el("li"); li.appendChild(a); list.appendChild(li);
+    });
+    section.appendChild(list); root.appendChild(section);
+    host.setAttribute("data-kindred-state", "ready");
+    beacon({ type: "widget_impression", source: data.id, targets: items.map(function (i) { return i.id; }) });
+  }
+
+  function load(host) {
+    if (host.getAttribute("data-kindred-state")) return;
+    host.setAttribute("data-kindred-state", "loading");
+    var id = host.getAttribute("data-kindred-related");
+    var url = host.getAttribute("data-kindred-related-url");
+    var limit = parseInt(host.getAttribute("data-kindred-limit") || "5", 10) || 5;
+    var endpoint = id
+      ? base + "api/v1/related/" + encodeURIComponent(id) + "?limit=" + limit
+      : base + "api/v1/related?limit=" + limit + "&url=" + encodeURIComponent(url || location.href);
+    fetch(endpoint, { credentials: "omit" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
+      .then(function (data) { render(host, data); })
+      .catch(function () { host.setAttribute("data-kindred-state", "error"); });
+  }
+
+  var observer = "IntersectionObserver" in window
+    ? new IntersectionObserver(function (entries) {
+        entries.forEach(function (entry) {
+          if (entry.isIntersecting) { observer.unobserve(entry.target); load(entry.target); }
+        });
+      }, { rootMargin: "300px" })
+    : null;
+
+  function scan() {
+    var hosts = document.querySelectorAll("[data-kindred-related],[data-kindred-related-url]");
+    Array.prototype.forEach.call(hosts, function (host) {
+      if (host.getAttribute("data-kindred-state") || host.__kindredSeen) return;
+      host.__kindredSeen = true;
+      if (observer) observer.observe(host); else load(host);
+    });
+  }
+  window.Kindred = window.Kindred || {};
+  window.Kindred.scan = scan;
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", scan);
+  else scan();
+})();

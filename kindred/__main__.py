@@ -1,0 +1,3 @@
+from kindred.cli import main
+
+main()

@@ -1,0 +1,235 @@
+"""`kindred`: the command line, a thin adapter over the same objects the web app uses.
+
+Options mirror settings (docs/configuration.md): a flag beats KINDRED_* variables,
+which beat kindred.toml, which beats the defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from indexer.build import BuildError, Indexer
+from indexer.locks import IndexBusy
+from indexer.sources import Record, Rejected, read_paths
+from search.article import InvalidArticle
+from search.config import ConfigError, Settings, load_settings, setting_fields
+from search.service import QueryError, SearchRequest, SearchService
+from search.versions import IncompatibleIndex, IndexNotFound
+
+DOMAIN_ERRORS = (BuildError, IndexBusy, IndexNotFound, IncompatibleIndex, QueryError, InvalidArticle, ConfigError)
+MAX_LISTED_REJECTIONS = 50
+
+
+def _settings(ctx: click.Context, **overrides: Any) -> Settings:
+    try:
+        return load_settings(ctx.obj.get("config"), overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def domain_errors(func: Callable) -> Callable:
+    """Domain errors become a message and exit code 1, never a traceback."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DOMAIN_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    wrapper.__name__ = func.__name__
+    wrapper.__doc__ = func.__doc__
+    return wrapper
+
+
+def _emit(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+index_dir_option = click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
+                                help="Index directory (setting index_dir).")
+
+
+@click.group()
+@click.option("--config", type=click.Path(dir_okay=False, path_type=Path), envvar="KINDRED_CONFIG",
+              help="Settings file (default: ./kindred.toml if present).")
+@click.option("-v", "--verbose", is_flag=True, help="Log what happens.")
+@click.version_option(package_name="kindred")
+@click.pass_context
+def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
+    """Kindred: site search and related articles for content sites."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = {"config": config}
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@index_dir_option
+@click.option("--engine", type=click.Choice(["whoosh", "tantivy"]), help="Engine (setting engine).")
+@click.option("--allow-empty", is_flag=True, help="Publish a version even if no article is valid.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+@domain_errors
+def index(ctx, paths, index_dir, engine, allow_empty, quiet):
+    """Build a new index version from PATHS (files or directories) and switch to it.
+
+    Exits with status 1 when any record was rejected; the valid ones are indexed anyway.
+    """
+    settings = _settings(ctx, index_dir=index_dir, engine=engine)
+    indexer = Indexer(settings, progress=not quiet and sys.stderr.isatty())
+    report = indexer.build(list(paths), allow_empty=allow_empty)
+    for rejected in report.rejected[:MAX_LISTED_REJECTIONS]:
+        click.echo(f"rejected {rejected}", err=True)
+    if len(report.rejected) > MAX_LISTED_REJECTIONS:
+        click.echo(f"... and {len(report.rejected) - MAX_LISTED_REJECTIONS} more", err=True)
+    timings = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in report.timings.items())
+    click.echo(f"indexed {report.indexed} articles into version {report.version} "
+               f"({len(report.rejected)} rejected, {len(report.skipped)} skipped; {timings})")
+    if report.rejected:
+        click.echo(f"{len(report.rejected)} records rejected", err=True)
+        ctx.exit(1)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@index_dir_option
+@click.pass_context
+@domain_errors
+def upsert(ctx, paths, index_dir):
+    """Add or replace the articles in PATHS in the current index, without a full rebuild."""
+    settings = _settings(ctx, index_dir=index_dir)
+    records, rejected = [], []
+    for item in read_paths(list(paths)):
+        if isinstance(item, Record):
+            records.append(item.article)
+        elif isinstance(item, Rejected):
+            rejected.append(item)
+    for item in rejected:
+        click.echo(f"rejected {item}", err=True)
+    if records:
+        report = Indexer(settings).upsert(records)
+        click.echo(f"upserted {report.upserted} articles; {report.related_updated} related lists updated")
+    if rejected:
+        ctx.exit(1)
+
+
+@main.command()
+@click.argument("ids", nargs=-1, required=True)
+@index_dir_option
+@click.pass_context
+@domain_errors
+def delete(ctx, ids, index_dir):
+    """Remove articles by id from the current index (and from every related list)."""
+    report = Indexer(_settings(ctx, index_dir=index_dir)).delete(list(ids))
+    click.echo(f"deleted {report.deleted} articles; {report.related_updated} related lists updated")
+    if report.deleted < len(set(ids)):
+        click.echo(f"{len(set(ids)) - report.deleted} ids were not in the index", err=True)
+        ctx.exit(1)
+
+
+@main.command()
+@index_dir_option
+@click.pass_context
+@domain_errors
+def reindex(ctx, index_dir):
+    """Rebuild from the sources of the current version (refits related articles)."""
+    report = Indexer(_settings(ctx, index_dir=index_dir)).reindex()
+    click.echo(f"indexed {report.indexed} articles into version {report.version} ({len(report.rejected)} rejected)")
+
+
+@main.command()
+@click.argument("query")
+@index_dir_option
+@click.option("--limit", default=10, show_default=True, help="Results to show.")
+@click.option("--page", default=1, show_default=True)
+@click.option("--category", multiple=True, help="Only this category (repeatable).")
+@click.option("--tag", multiple=True, help="Only articles with this tag (repeatable).")
+@click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@domain_errors
+def search(ctx, query, index_dir, limit, page, category, tag, sort, as_json):
+    """Search the current index."""
+    settings = _settings(ctx, index_dir=index_dir, search_max_page_size=max(limit, 1))
+    service = SearchService(settings)
+    try:
+        response = service.search(SearchRequest(q=query, categories=category, tags=tag, sort=sort,
+                                                page=page, per_page=limit, facets=False))
+    finally:
+        service.close()
+    if as_json:
+        _emit({
+            "total": response.total,
+            "hits": [{"id": h.id, "title": h.title, "url": h.url, "score": h.score, "snippet": h.snippet_html}
+                     for h in response.hits],
+            "corrected": response.corrected,
+            "suggestion": response.suggestion,
+        })
+        return
+    if response.corrected:
+        click.echo(f"Showing results for {response.corrected!r} (searched instead of {query!r})")
+    elif response.suggestion:
+        click.echo(f"Did you mean {response.suggestion!r}?")
+    click.echo(f"{response.total} results")
+    for number, hit in enumerate(response.hits, start=(page - 1) * limit + 1):
+        click.echo(f"{number:3}. {hit.title}  [{hit.id}] {hit.score:.2f}")
+
+
+@main.command()
+@click.argument("article_id")
+@index_dir_option
+@click.option("--limit", default=5, show_default=True, help="Related articles to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@domain_errors
+def related(ctx, article_id, index_dir, limit, as_json):
+    """Show the related articles stored for ARTICLE_ID."""
+    settings = _settings(ctx, index_dir=index_dir)
+    service = SearchService(settings)
+    try:
+        items = service.related(article_id, min(limit, settings.related_k))
+    finally:
+        service.close()
+    if items is None:
+        raise click.ClickException(f"no article with id {article_id!r}")
+    if as_json:
+        _emit({"id": article_id, "related": [
+            {"id": i.id, "title": i.title, "url": i.url, "score": i.score, "teaser": i.teaser,
+             "kind": i.kind, "why": list(i.why)} for i in items]})
+        return
+    for number, item in enumerate(items, start=1):
+        why = f" (shared: {', '.join(item.why)})" if item.why else ""
+        click.echo(f"{number}. {item.title}  [{item.id}] {item.kind} {item.score:.3f}{why}")
+
+
+@main.command()
+@click.option("--host", help="Address to bind (setting host).")
+@click.option("--port", type=int, help="Port (setting port).")
+@click.option("--workers", type=int, help="Gunicorn workers (setting workers).")
+@click.option("--dev", is_flag=True, help="Flask's development server (reloads, single process).")
+@index_dir_option
+@click.pass_context
+@domain_errors
+def serve(ctx, host, port, workers, dev, index_dir):
+    """Serve the search pages, API and widget (gunicorn unless --dev)."""
+    settings = _settings(ctx, host=host, port=port, workers=workers, index_dir=index_dir)
+    from web.serve import run
+
+    run(settings, dev=dev)
+
+
+@main.command("config")
+@click.pass_context
+def show_config(ctx):
+    """Print the effective settings and where each can be set."""
+    settings = _settings(ctx)
+    for f in setting_fields():
+        value = getattr(settings, f.name)
+        if f.name == "admin_token" and value:
+            value = "(set)"
+        click.echo(f"{f.name} = {value!r}")

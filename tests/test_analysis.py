@@ -1,0 +1,38 @@
+"""The one analyzer: the same terms for indexing, queries and TF-IDF."""
+
+from __future__ import annotations
+
+from search import analysis
+
+
+def test_pipeline_lowercases_folds_drops_stop_words_and_stems():
+    assert analysis.analyze("Can Ketamine trigger Serotonin Syndrome?") == ["ketamin", "trigger", "serotonin", "syndrom"]
+    assert analysis.analyze("Naïve CAFÉ") == ["naiv", "cafe"]
+
+
+def test_possessives_and_apostrophes():
+    assert analysis.analyze("ketamine's effects") == ["ketamin", "effect"]
+    assert analysis.analyze("it doesn’t work") == ["work"]
+
+
+def test_tokens_keep_surface_forms_spans_and_gapless_positions():
+    text = "The calories in weed"
+    tokens = analysis.tokens(text)
+    assert [(t.term, t.surface, t.position) for t in tokens] == [("calori", "calories", 0), ("weed", "weed", 1)]
+    assert [text[t.start:t.end] for t in tokens] == ["calories", "weed"]
+
+
+def test_analyze_matches_tokens():
+    text = "Medication-assisted treatment (MAT) for opioid use disorder, 2024 guidance."
+    assert analysis.analyze(text) == [t.term for t in analysis.tokens(text)]
+
+
+def test_other_scripts_and_control_characters_do_not_break_it():
+    assert analysis.analyze("大麻 \x00 марихуана ☃") == ["大麻", "марихуана"]
+    assert analysis.analyze("") == []
+
+
+def test_settings_describe_the_pipeline():
+    settings = analysis.settings()
+    assert settings["version"] == analysis.ANALYZER_VERSION
+    assert "snowball-english" in settings["filters"]

@@ -1,0 +1,142 @@
+"""Related articles: the model, the blend, editor controls, teasers, incremental updates."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from indexer.build import Indexer
+from indexer.related import Neighbor, RelatedModel, RelatedPolicy
+from search.article import Article
+from search.engine import IndexDoc
+from search.service import SearchService
+from search.teaser import cut, teaser
+from tests.conftest import make_settings, write_jsonl
+
+TODAY = dt.date(2026, 1, 1)
+
+
+def test_ketamine_therapy_list_is_led_by_ketamine_and_treatment(service):
+    items = service.related("ketamine-addiction-treatment", 5)
+    assert len(items) == 5
+    assert "ketamine" in items[0].id
+    assert "ketamine-addiction-treatment" not in [i.id for i in items]
+    assert all(i.category != "News" for i in service.related("ketamine-addiction-treatment", 20))
+    assert all(i.why for i in items if i.kind == "similar")
+
+
+def test_model_finds_nearest_neighbours_and_explains_them():
+    docs = [IndexDoc.from_article(Article(id=i, title=t, body=b)) for i, t, b in [
+        ("a", "Ketamine therapy", "ketamine assisted therapy sessions"),
+        ("b", "Ketamine infusions", "ketamine infusion sessions for depression"),
+        ("c", "Cannabis edibles", "edibles cannabis thc onset"),
+    ]]
+    model = RelatedModel(n_candidates=2).fit(docs)
+    neighbours = model.neighbors()
+    assert neighbours[0][0].id == "b" and "ketamin" in neighbours[0][0].why
+    assert all(n.id != "a" for n in neighbours[0])
+
+
+def _articles(*specs):
+    return {a.id: a for a in (Article(id=i, title=i, **kw) for i, kw in specs)}
+
+
+def _pool(articles):
+    ordered = sorted(articles.values(), key=lambda a: a.published or dt.date.min, reverse=True)
+    return lambda category: [a for a in ordered if category is None or a.category_key == category]
+
+
+def test_blend_boosts_category_and_tags_and_drops_duplicates():
+    articles = _articles(
+        ("src", dict(category="Treatment", tags=("ketamine",))),
+        ("same-cat", dict(category="Treatment", tags=("ketamine",))),
+        ("other", dict(category="Cannabis")),
+        ("dup", dict(category="Treatment")),
+    )
+    policy = RelatedPolicy(k=3, today=TODAY, fallback=())
+    entries = policy.blend(articles["src"], [Neighbor("other", 0.40, ()), Neighbor("same-cat", 0.36, ()),
+                                             Neighbor("dup", 0.95, ())], articles, _pool(articles))
+    assert [e.id for e in entries] == ["same-cat", "other"]
+    assert entries[0].score == pytest.approx(0.36 + 0.05 + 0.03)
+
+
+def test_controls_pins_blocks_excluded_categories_and_future_articles():
+    articles = _articles(
+        ("src", dict(category="Treatment", related_pins=("pinned",), related_blocks=("blocked",))),
+        ("pinned", dict(category="News")),
+        ("blocked", dict(category="Treatment")),
+        ("news", dict(category="News")),
+        ("gossip", dict(category="Gossip")),
+        ("future", dict(category="Treatment", published=TODAY + dt.timedelta(days=3))),
+        ("pair", dict(category="Treatment")),
+        ("ok", dict(category="Recovery")),
+    )
+    policy = RelatedPolicy(k=10, today=TODAY, fallback=(), block_pairs=frozenset({frozenset(("src", "pair"))}),
+                           exclude_categories={"treatment": ["news", "gossip"]})
+    neighbours = [Neighbor(i, 0.5, ()) for i in ("blocked", "news", "gossip", "future", "pair", "ok")]
+    entries = policy.blend(articles["src"], neighbours, articles, _pool(articles))
+    assert [(e.id, e.kind) for e in entries] == [("pinned", "pinned"), ("ok", "similar")]
+
+
+def test_short_lists_are_filled_from_fallbacks_and_marked():
+    articles = _articles(
+        ("src", dict(category="Cannabis")),
+        ("c-old", dict(category="Cannabis", published=dt.date(2020, 1, 1))),
+        ("c-new", dict(category="Cannabis", published=dt.date(2025, 1, 1))),
+        ("x-new", dict(category="Alcohol", published=dt.date(2025, 6, 1))),
+    )
+    entries = RelatedPolicy(k=3, today=TODAY).blend(articles["src"], [], articles, _pool(articles))
+    assert [(e.id, e.kind) for e in entries] == [("c-new", "fallback"), ("c-old", "fallback"), ("x-new", "fallback")]
+
+
+def test_diversity_penalizes_near_copies():
+    articles = _articles(("src", {}), ("a", {}), ("a-copy", {}), ("b", {}))
+    neighbours = [Neighbor("a", 0.6, ()), Neighbor("a-copy", 0.59, ()), Neighbor("b", 0.5, ())]
+    similar = {frozenset(("a", "a-copy")): 0.85}
+    pairwise = lambda x, y: similar.get(frozenset((x, y)), 0.0)  # noqa: E731
+    plain = RelatedPolicy(k=3, today=TODAY, fallback=()).blend(articles["src"], neighbours, articles, _pool(articles))
+    diverse = RelatedPolicy(k=3, today=TODAY, fallback=(), diversity=0.5).blend(
+        articles["src"], neighbours, articles, _pool(articles), pairwise)
+    assert [e.id for e in plain] == ["a", "a-copy", "b"]
+    assert [e.id for e in diverse] == ["a", "b", "a-copy"]
+
+
+def test_teasers_cut_at_word_boundaries():
+    text = "Discover whether weed has calories and how it impacts your health and nutrition, from flower to edibles."
+    short = cut(text, 60)
+    assert short.endswith("\u2026") and len(short) <= 61
+    assert text.startswith(short[:-1]) and text[len(short) - 1] in " ,"
+    assert cut("Short enough.", 110) == "Short enough."
+    assert cut("Pneumonoultramicroscopicsilicovolcanoconiosis is long", 10) == "Pneumonoultramicroscopicsilicovolcanoconiosis\u2026"
+    no_summary = Article(id="x", title="t", body="First sentence here. Second sentence follows. " * 10)
+    assert teaser(no_summary, 50).startswith("First sentence here.")
+
+
+def test_teasers_never_contain_raw_html(tmp_path):
+    settings = make_settings(tmp_path)
+    Indexer(settings).build([write_jsonl(tmp_path / "a.jsonl", [
+        {"id": "a", "title": "Ketamine <b>bold</b>", "summary": "<script>alert(1)</script> ketamine therapy"},
+        {"id": "b", "title": "Ketamine too", "summary": "ketamine therapy"},
+    ])])
+    service = SearchService(settings)
+    [item] = service.related("b", 1)
+    assert item.teaser == "<script>alert(1)</script> ketamine therapy"  # plain text; every renderer escapes it
+    service.close()
+
+
+def test_upserted_article_joins_its_neighbours_lists_and_leaves_on_delete(writable_sample):
+    indexer = Indexer(writable_sample)
+    service = SearchService(writable_sample)
+    new = Article(id="ketamine-nasal-spray", title="Esketamine nasal spray and ketamine infusions",
+                  summary="How esketamine and ketamine infusions are used for depression.",
+                  body="Ketamine infusions and esketamine nasal spray treat depression. " * 5,
+                  category="Mental Health", tags=("ketamine", "depression"))
+    indexer.upsert([new])
+    assert "ketamine-infusion-therapy-depression" in [i.id for i in service.related(new.id, 3)]
+    assert new.id in [i.id for i in service.related("ketamine-infusion-therapy-depression", 5)]
+    indexer.delete([new.id])
+    for source in ("ketamine-infusion-therapy-depression", "ketamine-addiction-treatment"):
+        assert new.id not in [i.id for i in service.related(source, 20)]
+    assert service.related(new.id) is None
+    service.close()

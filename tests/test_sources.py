@@ -1,0 +1,140 @@
+"""Readers: every format in, valid records kept, bad ones named with file and line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from indexer.sources import Record, Rejected, Skipped, read_paths
+from tests.conftest import FIXTURES
+
+SOURCES = FIXTURES / "sources"
+WORDPRESS_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ingest-samples" / "wordpress"
+
+
+def read(*names: str):
+    items = list(read_paths([SOURCES / n for n in names]))
+    records = {i.article.id: i.article for i in items if isinstance(i, Record)}
+    rejected = [i for i in items if isinstance(i, Rejected)]
+    skipped = [i for i in items if isinstance(i, Skipped)]
+    return records, rejected, skipped
+
+
+def test_json_lines_keep_valid_records_and_name_bad_lines():
+    records, rejected, _ = read("articles.jsonl")
+    assert set(records) == {"a1", "a3"}
+    assert records["a1"].tags == ("alcohol", "sleep")
+    assert records["a1"].published == dt.date(2024, 2, 1)
+    assert records["a3"].tags == ("naloxone", "opioids")  # comma-separated string
+    messages = {r.location.rsplit(":", 1)[1]: r.message for r in rejected}
+    assert set(messages) == {"3", "5"}
+    assert "invalid JSON" in messages["3"]
+    assert "missing required field 'id'" in messages["5"]
+    assert all(r.location.startswith(str(SOURCES / "articles.jsonl")) for r in rejected)
+
+
+def test_invalid_utf8_rejects_only_that_line():
+    records, rejected, _ = read("bad-utf8.jsonl")
+    assert set(records) == {"a5"}
+    assert [(r.location.endswith(":1"), r.message) for r in rejected] == [(True, "line is not valid UTF-8")]
+
+
+def test_json_array_records_are_numbered():
+    records, rejected, _ = read("array.json")
+    assert set(records) == {"101"}
+    assert sorted(r.location.rsplit(" ", 1)[1] for r in rejected) == ["2", "3"]
+    assert any("ISO date" in r.message for r in rejected)
+
+
+def test_csv_rows_report_their_line_numbers():
+    records, rejected, _ = read("articles.csv")
+    assert set(records) == {"c1", "c3"}
+    assert records["c1"].title == "Cannabis edibles, explained"
+    assert records["c3"].body == "Multi-line\nbody text"
+    assert records["c3"].category_key == "harm-reduction"
+    assert len(rejected) == 1 and rejected[0].location.endswith("articles.csv:3")
+    assert "title" in rejected[0].message
+
+
+def test_markdown_directory_is_walked_recursively():
+    records, rejected, skipped = read("md")
+    assert set(records) == {"first", "second"}
+    first = records["first"]
+    assert first.title == "MDMA: effects and risks"
+    assert first.published == dt.date(2024, 6, 1)  # Hugo's `date`
+    assert first.related_pins == ("second",)
+    assert "**" not in first.body and "bold text" in first.body and "https://" not in first.body
+    assert records["second"].category == "Treatment"  # first of Hugo's `categories`
+    assert [s.reason for s in skipped] == ["draft"]
+    assert len(rejected) == 1 and "broken.md" in rejected[0].location
+    assert "front matter" in rejected[0].message
+
+
+def test_html_takes_metadata_and_main_content_only():
+    records, rejected, _ = read("page.html")
+    assert not rejected
+    page = records["page"]
+    assert page.title == "Inhalants and their risks"
+    assert page.summary == "What inhalants are and why they are dangerous."
+    assert page.tags == ("inhalants", "harm reduction")
+    assert page.published == dt.date(2025, 5, 5)
+    assert page.url == "https://example.org/inhalants/"
+    assert "household products" in page.body and "Suffocation" in page.body
+    for boilerplate in ("About us", "Copyright", "Related reading", "tracking"):
+        assert boilerplate not in page.body
+
+
+def test_wordpress_export_keeps_published_posts_and_pages():
+    records, rejected, skipped = read("export.xml")
+    assert set(records) == {"11", "14"}
+    post = records["11"]
+    assert post.title == "Fentanyl test strips"
+    assert post.category == "Harm Reduction" and post.tags == ("fentanyl", "drug checking")
+    assert post.author == "Jane Doe" and post.published == dt.date(2024, 3, 4)
+    assert post.summary == "What strips can and cannot tell you."
+    assert post.body == "Test strips detect fentanyl.\n\nA caption\n\nSecond paragraph."
+    assert sorted(s.reason for s in skipped) == ["post type attachment", "status draft"]
+    assert not rejected
+
+
+@pytest.mark.parametrize("name", ["billion-laughs.xml", "xxe.xml"])
+def test_hostile_xml_is_refused_not_expanded(name):
+    records, rejected, _ = read(name)
+    assert not records
+    assert len(rejected) == 1 and name in rejected[0].location
+
+
+def test_malformed_xml_names_the_line():
+    _, rejected, _ = read("malformed.xml")
+    assert len(rejected) == 1 and rejected[0].location.endswith("malformed.xml:1")
+    assert "malformed XML" in rejected[0].message
+
+
+def test_duplicate_ids_across_files_keep_the_first(tmp_path):
+    (tmp_path / "one.jsonl").write_text('{"id": "x", "title": "First"}\n')
+    (tmp_path / "two.jsonl").write_text('{"id": "x", "title": "Second"}\n')
+    items = list(read_paths([tmp_path]))
+    assert [i.article.title for i in items if isinstance(i, Record)] == ["First"]
+    [dup] = [i for i in items if isinstance(i, Rejected)]
+    assert "duplicate id 'x'" in dup.message and "one.jsonl:1" in dup.message
+
+
+def test_missing_path_and_unknown_suffix_are_reported(tmp_path):
+    (tmp_path / "notes.docx").write_text("x")
+    items = list(read_paths([tmp_path / "nope", tmp_path / "notes.docx"]))
+    assert [type(i) for i in items] == [Rejected, Rejected]
+    assert "no such file" in items[0].message and "unsupported file type" in items[1].message
+
+
+@pytest.mark.skipif(not WORDPRESS_SAMPLES.is_dir(), reason="shared WordPress samples not present")
+def test_wordpress_theme_test_data_reads_without_crashing():
+    items = list(read_paths([WORDPRESS_SAMPLES / "themeunittestdata.wordpress.xml"]))
+    records = [i.article for i in items if isinstance(i, Record)]
+    assert len(records) > 40
+    assert all(r.title for r in records)
+    # Markup is gone; text that merely mentions a tag ("the HTML <blockquote> element") stays.
+    assert not any("<p>" in r.body or "</a>" in r.body or "[caption" in r.body for r in records)
+    untitled = next(r for r in records if r.id == "1169")  # WordPress's "no title" edge case
+    assert untitled.title.startswith("This post has no title")

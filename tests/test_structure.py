@@ -1,0 +1,56 @@
+"""Module boundaries: data flows one way, and only search/ touches Whoosh."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from search.config import setting_fields
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def imports(package: str) -> dict[Path, set[str]]:
+    found: dict[Path, set[str]] = {}
+    for path in (REPO / package).rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[path] = names
+    return found
+
+
+def offenders(package: str, forbidden: set[str]) -> list[str]:
+    return [f"{p.relative_to(REPO)}: {sorted(n & forbidden)}" for p, n in imports(package).items() if n & forbidden]
+
+
+def test_web_never_imports_engines_or_sklearn():
+    assert offenders("web", {"whoosh", "tantivy", "sklearn", "scipy", "numpy"}) == []
+
+
+def test_only_search_imports_whoosh():
+    for package in ("indexer", "web", "kindred"):
+        assert offenders(package, {"whoosh"}) == []
+
+
+def test_search_core_imports_neither_flask_nor_sklearn_nor_indexer():
+    assert offenders("search", {"flask", "sklearn", "indexer", "web", "kindred"}) == []
+
+
+def test_indexer_never_imports_web():
+    assert offenders("indexer", {"flask", "web", "kindred"}) == []
+
+
+def test_only_the_settings_module_reads_the_environment():
+    readers = [p.relative_to(REPO) for package in ("search", "indexer", "web", "kindred")
+               for p in (REPO / package).rglob("*.py") if "os.environ" in p.read_text(encoding="utf-8")]
+    assert [str(p) for p in readers] == ["search/config.py"]
+
+
+def test_every_setting_is_documented():
+    docs = (REPO / "docs" / "configuration.md").read_text(encoding="utf-8")
+    missing = [f.name for f in setting_fields() if f"`{f.name}`" not in docs]
+    assert missing == []

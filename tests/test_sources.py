@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
-
 import pytest
 
 from indexer.sources import Record, Rejected, Skipped, read_paths
 from tests.conftest import FIXTURES
 
 SOURCES = FIXTURES / "sources"
-WORDPRESS_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ingest-samples" / "wordpress"
 
 
 def read(*names: str):
@@ -128,13 +125,16 @@ def test_missing_path_and_unknown_suffix_are_reported(tmp_path):
     assert "no such file" in items[0].message and "unsupported file type" in items[1].message
 
 
-@pytest.mark.skipif(not WORDPRESS_SAMPLES.is_dir(), reason="shared WordPress samples not present")
-def test_wordpress_theme_test_data_reads_without_crashing():
-    items = list(read_paths([WORDPRESS_SAMPLES / "themeunittestdata.wordpress.xml"]))
-    records = [i.article for i in items if isinstance(i, Record)]
-    assert len(records) > 40
-    assert all(r.title for r in records)
+def test_wordpress_theme_test_data_as_exported():
+    """An excerpt of WordPress's own theme test export: its edge cases, as they are."""
+    records, rejected, skipped = read("wordpress-theme-test-excerpt.xml")
+    assert not rejected
+    assert sorted(s.reason for s in skipped) == [
+        "password protected", "post type attachment", "post type nav_menu_item", "status draft", "status future"]
+    assert records["1169"].title.startswith("This post has no title")  # the "no title" edge case
+    many = next(r for r in records.values() if r.url.endswith("/edge-case-many-categories/"))
+    assert many.category == "Classic"  # the first of its many categories; its post tags stay tags
+    assert many.tags == ("categories", "edge case")
+    markup = next(r for r in records.values() if r.url.endswith("/markup-html-tags-and-formatting/"))
     # Markup is gone; text that merely mentions a tag ("the HTML <blockquote> element") stays.
-    assert not any("<p>" in r.body or "</a>" in r.body or "[caption" in r.body for r in records)
-    untitled = next(r for r in records if r.id == "1169")  # WordPress's "no title" edge case
-    assert untitled.title.startswith("This post has no title")
+    assert "<p>" not in markup.body and "</a>" not in markup.body and "Headings" in markup.body

@@ -6,7 +6,7 @@ ENGINE ?= whoosh
 PORT ?= 8000
 export KINDRED_ENGINE := $(ENGINE)
 
-.PHONY: install index run test test-fast system-deps clean
+.PHONY: install index run test test-fast system-deps docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test: install system-deps
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not browser"
+
+docs: install
+	$(BIN)/kindred config --markdown > docs/configuration.md
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

@@ -18,7 +18,7 @@ from indexer.build import BuildError, Indexer
 from indexer.locks import IndexBusy
 from indexer.sources import Record, Rejected, read_paths
 from search.article import InvalidArticle
-from search.config import ConfigError, Settings, load_settings, setting_fields
+from search.config import ConfigError, Settings, load_settings, reference_markdown, setting_fields
 from search.service import QueryError, SearchRequest, SearchService
 from search.versions import IncompatibleIndex, IndexNotFound
 
@@ -207,6 +207,30 @@ def related(ctx, article_id, index_dir, limit, as_json):
         click.echo(f"{number}. {item.title}  [{item.id}] {item.kind} {item.score:.3f}{why}")
 
 
+@main.command("eval")
+@click.option("--docs", type=click.Path(exists=True, dir_okay=True, path_type=Path),
+              help="Judged documents to index in a temporary index (default: use the current index).")
+@click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="JSON Lines of {id, text}.")
+@click.option("--qrels", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TSV of query_id, doc_id, relevance (graded; > 0 is relevant).")
+@click.option("--engine", type=click.Choice(["whoosh", "tantivy"]), help="Engine (setting engine).")
+@click.option("--split", type=click.Choice(["all", "tune", "heldout"]), default="all", show_default=True,
+              help="Score all queries, or the fixed tuning half, or the held-out half.")
+@index_dir_option
+@click.pass_context
+@domain_errors
+def evaluate_search(ctx, docs, queries, qrels, engine, split, index_dir):
+    """Score search quality on judged queries: nDCG@10, MAP and recall@100 as JSON."""
+    from indexer.evaluate import run_eval
+
+    settings = _settings(ctx, engine=engine, index_dir=index_dir)
+    try:
+        _emit(run_eval(settings, queries, qrels, docs=docs, split=split))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
 @main.command()
 @click.option("--host", help="Address to bind (setting host).")
 @click.option("--port", type=int, help="Port (setting port).")
@@ -224,9 +248,13 @@ def serve(ctx, host, port, workers, dev, index_dir):
 
 
 @main.command("config")
+@click.option("--markdown", is_flag=True, help="Print the settings reference (docs/configuration.md) instead.")
 @click.pass_context
-def show_config(ctx):
-    """Print the effective settings and where each can be set."""
+def show_config(ctx, markdown):
+    """Print the effective settings."""
+    if markdown:
+        click.echo(reference_markdown(), nl=False)
+        return
     settings = _settings(ctx)
     for f in setting_fields():
         value = getattr(settings, f.name)

@@ -48,15 +48,18 @@ class Article:
         """Validate a loose mapping (JSON, CSV row, front matter); unknown keys are ignored."""
         if not isinstance(data, Mapping):
             raise InvalidArticle(f"expected an object with fields, got {type(data).__name__}")
+        if "title" not in data:
+            raise InvalidArticle("missing required field 'title'")
         values: dict[str, Any] = {
             "id": _identifier(data.get("id"), "id"),
             "title": _text(data.get("title"), "title", MAX_SHORT_FIELD_CHARS),
         }
-        if not values["title"]:
-            raise InvalidArticle("missing required field 'title'")
         for name in ("summary", "url", "category", "author", "image"):
             values[name] = _text(data.get(name), name, MAX_SHORT_FIELD_CHARS)
         values["body"] = _text(data.get("body"), "body", MAX_BODY_CHARS, keep_newlines=True)
+        if not values["title"]:
+            # An empty title (WordPress allows it) still needs something a reader can click.
+            values["title"] = _first_words(values["summary"] or values["body"]) or f"Untitled ({values['id']})"
         values["tags"] = _labels(data.get("tags"), "tags")
         values["published"] = _date(data.get("published"))
         values["related_pins"] = tuple(_identifier(v, "related_pins") for v in _list(data.get("related_pins"), "related_pins"))
@@ -82,6 +85,11 @@ class Article:
                 value = value.isoformat()
             out[f.name] = value
         return out
+
+
+def _first_words(text: str, count: int = 8) -> str:
+    words = text.split()
+    return " ".join(words[:count]) + ("\u2026" if len(words) > count else "")
 
 
 def _identifier(value: Any, name: str) -> str:

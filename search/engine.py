@@ -21,15 +21,19 @@ TEXT_FIELDS = ("title", "labels", "summary", "body")
 
 @dataclass(frozen=True)
 class Ranking:
-    """BM25 parameters and per-field weights (tuned on held-out Cranfield/CISI queries)."""
+    """BM25 parameters and per-field weights (defaults in search.config, tuned with `kindred eval`)."""
 
     k1: float = 1.2
     b: float = 0.75
     boosts: dict[str, float] = field(
         default_factory=lambda: {"title": 2.0, "labels": 1.5, "summary": 1.2, "body": 1.0}
     )
-    # Share of a query's words a document must match to get the full "more matches" bonus.
-    coordination: float = 0.1
+    coordination: float = 0.1  # bonus for documents matching more of the query's concepts
+
+    @classmethod
+    def from_settings(cls, settings) -> "Ranking":
+        return cls(k1=settings.search_k1, b=settings.search_b,
+                   boosts={**cls().boosts, **settings.search_boosts}, coordination=settings.search_coordination)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from search.article import Article
 from search.config import Settings
 from search.engine import Engine, EngineResults, Ranking, open_engine
 from search.highlight import Highlighter
-from search.planner import Plan, Planner
+from search.planner import Plan, Planner, Tuning
 from search.query import ParsedQuery, clean, parse
 from search.rules import Banner, Rules
 from search.store import STORE_FILE, RelatedEntry, Store
@@ -124,7 +124,7 @@ class _Snapshot:
         self.name = name
         self.manifest = read_manifest(path)
         self.store = Store(path / STORE_FILE)
-        self.engine: Engine = open_engine(self.manifest["engine"], path / "engine", Ranking())
+        self.engine: Engine = open_engine(self.manifest["engine"], path / "engine", Ranking.from_settings(settings))
         self.data_version = self.store.data_version()
         self.generation = int(self.store.meta("generation", 0))
         self.labels = self.store.labels()
@@ -272,7 +272,17 @@ class SearchService:
         return response
 
     def _planner(self, snap: _Snapshot) -> Planner:
-        return Planner(self._synonyms.get(), snap.store, snap.engine.doc_frequency, snap.engine.doc_count())
+        tuning = Tuning(synonym_weight=self.settings.search_synonym_weight, max_terms=self.settings.search_max_terms)
+        return Planner(self._synonyms.get(), snap.store, snap.engine.doc_frequency, snap.engine.doc_count(), tuning)
+
+    def rank(self, q: str, limit: int = 1000) -> list[str]:
+        """Ids of the best `limit` matches, as the reader's search would rank them (for evaluation)."""
+        snap = self._current()
+        text = clean(q)
+        plan = self._planner(snap).plan(text, parse(text), limit=limit)
+        if plan.query.matches_everything:
+            return []
+        return [hit.id for hit in snap.engine.search(plan.query).hits]
 
     def _search(self, snap: _Snapshot, text: str, parsed: ParsedQuery, request: SearchRequest) -> SearchResponse:
         planner = self._planner(snap)

@@ -2,8 +2,7 @@
 
 Parsed with defusedxml (no entity expansion, no external entities). Attachments, menu
 items, drafts, private and password-protected entries are skipped and counted. The id is
-WordPress's post id (slugs repeat and change; the id does not). An untitled post is
-titled by its first words, as a reader would otherwise see nothing to click.
+WordPress's post id (slugs repeat and change; the id does not).
 """
 
 from __future__ import annotations
@@ -81,7 +80,7 @@ def _fields(item: Element, authors: dict[str, str]) -> dict[str, object]:
     body = html_to_text(content.text or "") if content is not None else ""
     return {
         "id": _text(item, "post_id", "export") or _text(item, "post_name", "export"),
-        "title": _text(item, "title") or _first_words(body) or _text(item, "post_name", "export"),
+        "title": _text(item, "title"),
         "url": _text(item, "link"),
         "body": body,
         "summary": html_to_text(excerpt.text or "") if excerpt is not None else "",
@@ -91,7 +90,3 @@ def _fields(item: Element, authors: dict[str, str]) -> dict[str, object]:
         "tags": [(c.text or "").strip() for c in categories if c.get("domain") == "post_tag"],
     }
 
-
-def _first_words(text: str, count: int = 8) -> str:
-    words = text.split()
-    return " ".join(words[:count]) + ("\u2026" if len(words) > count else "")

@@ -64,8 +64,7 @@ def article_words(article: Article) -> set[str]:
 
 
 def _model_params(settings: Settings) -> dict[str, object]:
-    return {"n_candidates": max(2 * settings.related_k, 40), "min_df": 1, "max_df": 0.5,
-            "title_weight": 3, "labels_weight": 2}
+    return {"n_candidates": max(2 * settings.related_k, 40), "min_df": 1, "max_df": 0.5}
 
 
 def spelling_min_df(doc_count: int) -> int:
@@ -138,7 +137,8 @@ class Indexer:
             )
 
         started = time.perf_counter()
-        docs = [IndexDoc.from_article(a) for a in self._progress(articles.values(), "analyzing", len(articles))]
+        weights = self.settings.field_weights
+        docs = [IndexDoc.from_article(a, weights) for a in self._progress(articles.values(), "analyzing", len(articles))]
         timings["analyze_s"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -170,6 +170,7 @@ class Indexer:
             "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "engine": self.settings.engine,
             "doc_count": len(articles),
+            "field_weights": weights,
             "sources": [str(p.resolve()) for p in paths],
             "related": params,
             "libraries": library_versions(),
@@ -233,7 +234,7 @@ class Indexer:
         store = Store(version / "store.sqlite", readonly=False)
         try:
             previous = store.articles([a.id for a in upserts] + list(deletes))
-            docs = [IndexDoc.from_article(a) for a in upserts]
+            docs = [IndexDoc.from_article(a, manifest["field_weights"]) for a in upserts]
             # Store first: a hit the engine returns but the store lacks is skipped by readers.
             store.put_articles(upserts)
             engine = open_engine(manifest["engine"], version / "engine")

@@ -24,7 +24,7 @@ def in_split(query_id: str, split: str) -> bool:
 
 
 def run_eval(settings: Settings, queries_path: Path, qrels_path: Path, docs: Path | None = None,
-             split: str = "all", depth: int = 1000) -> dict[str, object]:
+             split: str = "all", depth: int = 1000, operators: bool = False) -> dict[str, object]:
     queries = {q: text for q, text in load_queries(queries_path).items() if in_split(q, split)}
     qrels = {q: judged for q, judged in load_qrels(qrels_path).items() if q in queries}
     report: dict[str, object] = {}
@@ -38,7 +38,7 @@ def run_eval(settings: Settings, queries_path: Path, qrels_path: Path, docs: Pat
         service = SearchService(settings)
         try:
             started = time.perf_counter()
-            rankings = {q: service.rank(text, depth) for q, text in queries.items()}
+            rankings = {q: service.rank(text, depth, operators) for q, text in queries.items()}
             elapsed = time.perf_counter() - started
             engine = service.health()["engine"]
         finally:

@@ -2,7 +2,7 @@
 
 `RelatedModel` follows scikit-learn's estimator contract (parameters in __init__, `fit`
 returns self, learned state ends in `_`). It sees the project's one analyzer through the
-terms already computed for the engine (title and labels repeated to weigh more), so each
+weighted terms already computed for the engine (title and labels count more), so each
 article is analyzed once. Neighbours come from chunked sparse top-k products, so memory
 stays bounded by the chunk, not by n^2.
 
@@ -35,17 +35,6 @@ def _pre_analyzed(terms: list[str]) -> list[str]:
     return terms
 
 
-def weighted_terms(doc: IndexDoc, title_weight: int = 3, labels_weight: int = 2) -> list[str]:
-    """The terms TF-IDF sees: title and tags/category count more than the body."""
-    fields = doc.fields
-    return (
-        fields.get("title", []) * title_weight
-        + fields.get("labels", []) * labels_weight
-        + fields.get("summary", [])
-        + fields.get("body", [])
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Neighbor:
     id: str
@@ -57,12 +46,10 @@ class RelatedModel:
     """TF-IDF cosine neighbours of every article."""
 
     def __init__(self, n_candidates: int = 40, min_df: int | float = 1, max_df: float = 0.5,
-                 title_weight: int = 3, labels_weight: int = 2, chunk_size: int = 2000, n_threads: int | None = None):
+                 chunk_size: int = 2000, n_threads: int | None = None):
         self.n_candidates = n_candidates
         self.min_df = min_df
         self.max_df = max_df
-        self.title_weight = title_weight
-        self.labels_weight = labels_weight
         self.chunk_size = chunk_size
         self.n_threads = n_threads
 
@@ -74,7 +61,7 @@ class RelatedModel:
 
     def fit(self, docs: Sequence[IndexDoc]) -> "RelatedModel":
         self.ids_ = [doc.id for doc in docs]
-        terms = [weighted_terms(doc, self.title_weight, self.labels_weight) for doc in docs]
+        terms = [doc.terms for doc in docs]
         self.vectorizer_ = self._vectorizer(len(docs))
         try:
             self.matrix_ = self.vectorizer_.fit_transform(terms).tocsr()
@@ -85,8 +72,7 @@ class RelatedModel:
         return self
 
     def transform(self, docs: Sequence[IndexDoc]) -> sp.csr_matrix:
-        terms = [weighted_terms(doc, self.title_weight, self.labels_weight) for doc in docs]
-        return self.vectorizer_.transform(terms).tocsr()
+        return self.vectorizer_.transform([doc.terms for doc in docs]).tocsr()
 
     def neighbors(self, queries: sp.csr_matrix | None = None, exclude_self: bool = True) -> list[list[Neighbor]]:
         """Top candidates for each query row (default: every fitted article), best first."""

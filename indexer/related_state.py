@@ -19,7 +19,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from indexer.related import WHY_TERMS, Neighbor, RelatedModel, weighted_terms
+from indexer.related import WHY_TERMS, Neighbor, RelatedModel
 from search.engine import IndexDoc
 from search.store import Store
 
@@ -82,9 +82,10 @@ class RelatedState:
         columns = int(self.store.meta("related_columns", len(vocab)))
         return vocab, surface, columns
 
-    def vectorize(self, doc: IndexDoc, vocab: Mapping[str, tuple[int, float]], model: RelatedModel) -> dict[int, float]:
+    @staticmethod
+    def vectorize(doc: IndexDoc, vocab: Mapping[str, tuple[int, float]]) -> dict[int, float]:
         """The same maths as the fitted TfidfVectorizer: sublinear tf x idf, L2-normalised."""
-        counts = Counter(t for t in weighted_terms(doc, model.title_weight, model.labels_weight) if t in vocab)
+        counts = Counter(t for t in doc.terms if t in vocab)
         weights = {vocab[t][0]: (1.0 + math.log(n)) * vocab[t][1] for t, n in counts.items()}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {col: w / norm for col, w in weights.items()}
@@ -129,7 +130,7 @@ class RelatedState:
         # Old vectors of changed articles: whoever had them as neighbours must be revisited.
         _, old = self._vectors_of(changed_ids, columns)
         others, matrix = self._all_vectors(columns, skip=changed_ids)
-        new_rows = [self.vectorize(doc, vocab, model) for doc in docs]
+        new_rows = [self.vectorize(doc, vocab) for doc in docs]
         new_matrix = _rows_to_csr(new_rows, columns)
 
         touched: set[str] = set()

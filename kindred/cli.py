@@ -217,16 +217,18 @@ def related(ctx, article_id, index_dir, limit, as_json):
 @click.option("--engine", type=click.Choice(["whoosh", "tantivy"]), help="Engine (setting engine).")
 @click.option("--split", type=click.Choice(["all", "tune", "heldout"]), default="all", show_default=True,
               help="Score all queries, or the fixed tuning half, or the held-out half.")
+@click.option("--operators", is_flag=True,
+              help="Read quotes, -words and field: in the queries as query syntax (default: plain text).")
 @index_dir_option
 @click.pass_context
 @domain_errors
-def evaluate_search(ctx, docs, queries, qrels, engine, split, index_dir):
+def evaluate_search(ctx, docs, queries, qrels, engine, split, operators, index_dir):
     """Score search quality on judged queries: nDCG@10, MAP and recall@100 as JSON."""
     from indexer.evaluate import run_eval
 
     settings = _settings(ctx, engine=engine, index_dir=index_dir)
     try:
-        _emit(run_eval(settings, queries, qrels, docs=docs, split=split))
+        _emit(run_eval(settings, queries, qrels, docs=docs, split=split, operators=operators))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -47,13 +47,19 @@ class Settings:
     search_max_query_chars: int = _setting(1000, "Longest query accepted; longer ones get HTTP 400.")
     search_max_page: int = _setting(100, "Deepest result page a client may ask for.")
     search_cache_size: int = _setting(2048, "Search results kept in each worker's LRU cache (0 disables it).")
-    search_k1: float = _setting(1.2, "BM25 term-frequency saturation (tuned with `kindred eval`).")
-    search_b: float = _setting(0.75, "BM25 length normalization (tuned with `kindred eval`).")
-    search_boosts: dict = _setting({"title": 2.0, "labels": 1.5, "summary": 1.2, "body": 1.0},
-                                   "Weight of a match in each field: title, labels (category and tags), summary, body.")
-    search_coordination: float = _setting(0.1, "0..1: bonus for documents matching more of the query's words.")
-    search_max_terms: int = _setting(12, "Long questions keep this many of their most discriminative words.")
+    search_k1: float = _setting(1.2, "BM25 term-frequency saturation (Whoosh only; tantivy fixes 1.2).")
+    search_b: float = _setting(0.75, "BM25 length normalization (Whoosh only; tantivy fixes 0.75).")
+    search_max_terms: int = _setting(32, "Long questions keep this many of their most discriminative words.")
     search_synonym_weight: float = _setting(0.9, "Weight of a synonym relative to the reader's own word.")
+    search_feedback_docs: int = _setting(5, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
+    search_feedback_terms: int = _setting(20, "Pseudo-relevance feedback: words added to the query.")
+    search_feedback_weight: float = _setting(0.3, "Pseudo-relevance feedback: share of the final query the added words carry.")
+    search_feedback_min_terms: int = _setting(3, "Pseudo-relevance feedback applies to queries of at least this many words.")
+    search_feedback_min_index: int = _setting(1000, "Pseudo-relevance feedback applies to indexes of at least this many "
+                                                    "articles (in small ones the top results are too few to generalize from).")
+    field_weights: dict = _setting({"title": 3, "labels": 2, "summary": 1, "body": 1},
+                                   "How much a word counts in the title, labels (category and tags), summary and body "
+                                   "(repeat counts; used by search and related articles; needs a rebuild).")
 
     # Related articles
     related_k: int = _setting(20, "Related articles stored per article.")
@@ -210,9 +216,13 @@ def load_settings(
 def _validate(settings: Settings) -> None:
     if settings.engine not in {"whoosh", "tantivy"}:
         raise ConfigError(f"engine must be 'whoosh' or 'tantivy', not {settings.engine!r}")
-    unknown_fields = set(settings.search_boosts) - {"title", "labels", "summary", "body"}
+    unknown_fields = set(settings.field_weights) - {"title", "labels", "summary", "body"}
     if unknown_fields:
-        raise ConfigError(f"search_boosts: unknown fields {sorted(unknown_fields)}")
+        raise ConfigError(f"field_weights: unknown fields {sorted(unknown_fields)}")
+    if not all(isinstance(w, int) and 0 <= w <= 10 for w in settings.field_weights.values()):
+        raise ConfigError("field_weights must be whole numbers from 0 to 10")
+    if not 0 <= settings.search_feedback_weight < 1:
+        raise ConfigError("search_feedback_weight must be at least 0 and below 1")
     for name in ("search_max_terms", "related_k", "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers", "keep_versions"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
@@ -232,7 +242,7 @@ def _validate(settings: Settings) -> None:
 
 
 _GROUPS = (
-    ("Index and sources", ("index_dir", "sources", "engine", "write_timeout", "keep_versions")),
+    ("Index and sources", ("index_dir", "sources", "engine", "write_timeout", "keep_versions", "field_weights")),
     ("Search", ("synonyms", "rules", "search_")),
     ("Related articles", ("related_", "teaser_length")),
     ("Analytics", ("analytics_",)),

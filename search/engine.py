@@ -7,7 +7,8 @@ suggestions and related lists live in the version's store, so engines only index
 
 from __future__ import annotations
 
-import datetime as dt
+import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Literal, Protocol, Sequence
@@ -15,25 +16,39 @@ from typing import Iterable, Literal, Protocol, Sequence
 from search import analysis
 from search.article import Article
 
-# Text fields every engine indexes, in the order of their default weight.
-TEXT_FIELDS = ("title", "labels", "summary", "body")
+# How much each part of an article counts, as a repeat count: a title word counts like
+# three body words. One weighted `content` field is BM25F's weighted term frequency in a
+# form every engine supports, and the TF-IDF model sees the same terms. Tuned on held-out
+# Cranfield and CISI queries (docs/search.md); changing it needs a rebuild.
+FIELD_WEIGHTS = {"title": 3, "labels": 2, "summary": 1, "body": 1}
+
+
+def bm25_idf(doc_frequency: int, doc_count: int) -> float:
+    """Lucene's BM25 idf, which tantivy uses too: every engine scores alike."""
+    return math.log(1 + (doc_count - doc_frequency + 0.5) / (doc_frequency + 0.5))
 
 
 @dataclass(frozen=True)
 class Ranking:
-    """BM25 parameters and per-field weights (defaults in search.config, tuned with `kindred eval`)."""
+    """BM25 parameters (k1 and b are fixed in tantivy; Whoosh follows them for parity)."""
 
     k1: float = 1.2
     b: float = 0.75
-    boosts: dict[str, float] = field(
-        default_factory=lambda: {"title": 2.0, "labels": 1.5, "summary": 1.2, "body": 1.0}
-    )
-    coordination: float = 0.1  # bonus for documents matching more of the query's concepts
 
     @classmethod
     def from_settings(cls, settings) -> "Ranking":
-        return cls(k1=settings.search_k1, b=settings.search_b,
-                   boosts={**cls().boosts, **settings.search_boosts}, coordination=settings.search_coordination)
+        return cls(k1=settings.search_k1, b=settings.search_b)
+
+
+def weighted_terms(article: Article, weights: dict[str, int] = FIELD_WEIGHTS) -> list[str]:
+    """The article's terms with each part repeated by its weight (title first)."""
+    labels = " ".join([article.category, *article.tags])
+    parts = (("title", article.title), ("labels", labels), ("summary", article.summary), ("body", article.body))
+    terms: list[str] = []
+    for name, text in parts:
+        if text and weights.get(name, 1) > 0:
+            terms.extend(analysis.analyze(text) * weights.get(name, 1))
+    return terms
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,26 +56,23 @@ class IndexDoc:
     """An article analyzed once: the same terms feed every engine and the TF-IDF model."""
 
     id: str
-    fields: dict[str, list[str]]  # text field -> analyzed terms
+    terms: list[str]  # weighted content terms
     category: str  # category key ('' when none)
     tags: tuple[str, ...]  # tag keys
     published: int  # proleptic ordinal of the date, 0 when unknown
 
     @classmethod
-    def from_article(cls, article: Article) -> "IndexDoc":
-        labels = " ".join([article.category, *article.tags])
+    def from_article(cls, article: Article, weights: dict[str, int] = FIELD_WEIGHTS) -> "IndexDoc":
         return cls(
             id=article.id,
-            fields={
-                "title": analysis.analyze(article.title),
-                "labels": analysis.analyze(labels),
-                "summary": analysis.analyze(article.summary),
-                "body": analysis.analyze(article.body),
-            },
+            terms=weighted_terms(article, weights),
             category=article.category_key,
             tags=article.tag_keys,
             published=article.published.toordinal() if article.published else 0,
         )
+
+    def term_counts(self) -> Counter[str]:
+        return Counter(self.terms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +90,16 @@ class PhraseQuery:
 Alternative = TermQuery | PhraseQuery
 
 
+# A concept scores as its best-matching alternative plus this share of the others, so a
+# page that says "weed, pot, cannabis and marijuana" does not outrank one about the topic.
+ALTERNATIVES_TIEBREAK = 0.1
+
+
 @dataclass(frozen=True, slots=True)
 class Concept:
     """One thing the reader asked for: any alternative may match (a word, its synonyms,
-    its spelling correction, a prefix's completions)."""
+    its spelling correction, a prefix's completions). Engines score it as a disjunction-max
+    of its alternatives with ALTERNATIVES_TIEBREAK."""
 
     alternatives: tuple[Alternative, ...]
     weight: float = 1.0

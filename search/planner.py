@@ -5,18 +5,20 @@ This is where the query language is interpreted, once, for every engine.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from search import analysis
-from search.engine import Alternative, Concept, EngineQuery, PhraseQuery, TermQuery
+from search.engine import Alternative, Concept, EngineQuery, PhraseQuery, TermQuery, bm25_idf
 from search.query import ParsedQuery
 from search.spelling import Correction, correct
 from search.synonyms import Synonyms
 
 PREFIX_EXPANSIONS = 30
+# Short queries get misspellings replaced; in a long question one unknown word is better
+# left alone ("remote stations" must not become "remote nations"), only suggested.
+AUTO_CORRECT_MAX_WORDS = 3
 
 
 class Vocabulary(Protocol):
@@ -32,7 +34,7 @@ class Vocabulary(Protocol):
 @dataclass(frozen=True)
 class Tuning:
     synonym_weight: float = 0.9  # an expansion counts a little less than the reader's own word
-    max_terms: int = 12  # long questions keep their most discriminative terms
+    max_terms: int = 32  # long questions keep their most discriminative terms
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,11 @@ class Planner:
         automatic: list[Correction] = []
         suggested: list[Correction] = []
         if spelling:
+            short = len(surfaces) <= AUTO_CORRECT_MAX_WORDS
             for index, word in enumerate(surfaces):
                 found = correct(word, self.vocabulary.word_frequency, self.vocabulary.spelling_candidates,
                                 self._term_known)
-                if found and found.automatic:
+                if found and found.automatic and short:
                     surfaces[index] = found.replacement
                     automatic.append(found)
                 elif found:
@@ -152,8 +155,7 @@ class Planner:
         def idf(concept: Concept) -> float:
             alt = concept.alternatives[0]
             term = alt.term if isinstance(alt, TermQuery) else max(alt.terms, key=len)
-            df = self.doc_frequency(term)
-            return concept.weight * math.log(1 + (self.doc_count - df + 0.5) / (df + 0.5))
+            return concept.weight * bm25_idf(self.doc_frequency(term), self.doc_count)
 
         keep = set(sorted(range(len(concepts)), key=lambda i: -idf(concepts[i]))[: self.tuning.max_terms])
         return [c for i, c in enumerate(concepts) if i in keep]

@@ -20,7 +20,8 @@ from typing import Any
 from search import analysis
 from search.article import Article
 from search.config import Settings
-from search.engine import Engine, EngineResults, Ranking, open_engine
+from search import analysis, feedback
+from search.engine import Engine, EngineQuery, EngineResults, IndexDoc, Ranking, bm25_idf, open_engine
 from search.highlight import Highlighter
 from search.planner import Plan, Planner, Tuning
 from search.query import ParsedQuery, clean, parse
@@ -275,14 +276,35 @@ class SearchService:
         tuning = Tuning(synonym_weight=self.settings.search_synonym_weight, max_terms=self.settings.search_max_terms)
         return Planner(self._synonyms.get(), snap.store, snap.engine.doc_frequency, snap.engine.doc_count(), tuning)
 
-    def rank(self, q: str, limit: int = 1000) -> list[str]:
-        """Ids of the best `limit` matches, as the reader's search would rank them (for evaluation)."""
+    def rank(self, q: str, limit: int = 1000, operators: bool = True) -> list[str]:
+        """Ids of the best `limit` matches, as the reader's search would rank them (for evaluation).
+
+        With `operators` False the text is taken as plain words: judged questions quote
+        and hyphenate as prose, not as query syntax."""
         snap = self._current()
         text = clean(q)
-        plan = self._planner(snap).plan(text, parse(text), limit=limit)
+        parsed = parse(text) if operators else ParsedQuery(words=(text,))
+        plan = self._planner(snap).plan(text, parsed, limit=limit)
         if plan.query.matches_everything:
             return []
-        return [hit.id for hit in snap.engine.search(plan.query).hits]
+        return [hit.id for hit in snap.engine.search(self._with_feedback(snap, plan.query)).hits]
+
+    def _with_feedback(self, snap: _Snapshot, query: EngineQuery) -> EngineQuery:
+        """The query expanded by pseudo-relevance feedback, when it is a question worth it."""
+        s = self.settings
+        if (s.search_feedback_docs <= 0 or query.sort != "relevance" or query.must
+                or len(query.should) < s.search_feedback_min_terms
+                or snap.engine.doc_count() < s.search_feedback_min_index):
+            return query
+        first = snap.engine.search(replace(query, offset=0, limit=s.search_feedback_docs, facets=False))
+        articles = snap.store.articles(h.id for h in first.hits)
+        weights = snap.manifest["field_weights"]
+        documents = [(IndexDoc.from_article(articles[h.id], weights).term_counts(), h.score)
+                     for h in first.hits if h.id in articles]
+        doc_count = snap.engine.doc_count()
+        frequency = snap.engine.doc_frequency
+        return feedback.expand(query, documents, lambda t: bm25_idf(frequency(t), doc_count),
+                               lambda t: frequency(t) > 0, s.search_feedback_terms, s.search_feedback_weight)
 
     def _search(self, snap: _Snapshot, text: str, parsed: ParsedQuery, request: SearchRequest) -> SearchResponse:
         planner = self._planner(snap)
@@ -293,13 +315,13 @@ class SearchService:
             # Only stop words or exclusions: nothing to rank by, so nothing to show.
             return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
                                   version=snap.name)
-        results = snap.engine.search(plan.query)
+        results = snap.engine.search(self._with_feedback(snap, plan.query))
         corrected = plan.corrected
         suggestion = plan.suggestion
         if suggestion and results.total < FEW_RESULTS:
             # Few results for a rare word next to a common one: search the common one.
             alternative = planner.plan(suggestion, parse(suggestion), spelling=False, **options)
-            alt_results = snap.engine.search(alternative.query)
+            alt_results = snap.engine.search(self._with_feedback(snap, alternative.query))
             if alt_results.total > results.total:
                 plan, results, corrected, suggestion = alternative, alt_results, suggestion, None
 

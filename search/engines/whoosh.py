@@ -11,10 +11,11 @@ from whoosh import query as wq
 from whoosh import scoring, sorting
 from whoosh.analysis import Token, Tokenizer
 from whoosh.fields import ID, KEYWORD, NUMERIC, TEXT, Schema
+from whoosh.matching.binary import DisjunctionMaxMatcher
 
 from search import analysis
 from search.engine import (
-    TEXT_FIELDS,
+    ALTERNATIVES_TIEBREAK,
     Concept,
     EngineHit,
     EngineQuery,
@@ -22,6 +23,7 @@ from search.engine import (
     IndexDoc,
     PhraseQuery,
     Ranking,
+    bm25_idf,
 )
 
 INDEX_NAME = "kindred"
@@ -54,14 +56,54 @@ class KindredAnalyzer(Tokenizer):
             yield token
 
 
+class _DisMaxMatcher(DisjunctionMaxMatcher):
+    """Whoosh's DisjunctionMaxMatcher scores a document with the other branch's posting
+    when the two branches stand on different documents, and ignores `tiebreak`. This
+    scores only the branches on the current document: the best plus tiebreak x the other."""
+
+    def __init__(self, a, b, tiebreak: float = ALTERNATIVES_TIEBREAK):
+        super().__init__(a, b, tiebreak=tiebreak)
+
+    def _combine(self, x: float, y: float) -> float:
+        return max(x, y) + self.tiebreak * min(x, y)
+
+    def score(self) -> float:
+        a, b = self.a, self.b
+        if not a.is_active():
+            return b.score()
+        if not b.is_active():
+            return a.score()
+        if a.id() < b.id():
+            return a.score()
+        if b.id() < a.id():
+            return b.score()
+        return self._combine(a.score(), b.score())
+
+    def max_quality(self) -> float:
+        return self._combine(self.a.max_quality(), self.b.max_quality())
+
+    def block_quality(self) -> float:
+        return self._combine(self.a.block_quality(), self.b.block_quality())
+
+
+class _DisMax(wq.DisjunctionMax):
+    def _matcher(self, subs, searcher, context):
+        return self._tree_matcher(subs, _DisMaxMatcher, searcher, context,
+                                  lambda q: q.estimate_size(searcher.reader()), tiebreak=self.tiebreak)
+
+
+class LuceneBM25(scoring.BM25F):
+    """Whoosh's BM25 with Lucene's idf (Whoosh's own differs): the engines rank alike."""
+
+    def idf(self, searcher, fieldname: str, text: str) -> float:
+        parent = searcher.get_parent()
+        return bm25_idf(parent.doc_frequency(fieldname, text), parent.doc_count_all())
+
+
 def build_schema() -> Schema:
-    text = dict(analyzer=KindredAnalyzer(), phrase=True, stored=False)
     return Schema(
         id=ID(stored=True, unique=True),
-        title=TEXT(**text),
-        labels=TEXT(**text),
-        summary=TEXT(**text),
-        body=TEXT(**text),
+        content=TEXT(analyzer=KindredAnalyzer(), phrase=True, stored=False),
         category=ID(sortable=True),
         tags=KEYWORD(scorable=False),
         published=NUMERIC(int, bits=32, signed=False, sortable=True),
@@ -73,10 +115,8 @@ SCHEMA = build_schema()
 
 def _fields(doc: IndexDoc) -> dict[str, Any]:
     values: dict[str, Any] = {"id": doc.id, "published": doc.published}
-    for name in TEXT_FIELDS:
-        terms = doc.fields.get(name)
-        if terms:
-            values[name] = terms  # a list bypasses the analyzer: already analyzed
+    if doc.terms:
+        values["content"] = doc.terms  # a list bypasses the analyzer: already analyzed
     if doc.category:
         values["category"] = doc.category
     if doc.tags:
@@ -94,7 +134,7 @@ class WhooshEngine:
     def __init__(self, ix: whoosh_index.Index, ranking: Ranking):
         self._ix = ix
         self._ranking = ranking
-        self._weighting = scoring.BM25F(B=ranking.b, K1=ranking.k1)
+        self._weighting = LuceneBM25(B=ranking.b, K1=ranking.k1)
         self._searcher = ix.searcher(weighting=self._weighting)
         self._doc_tags: dict[int, list[str]] | None = None
 
@@ -161,8 +201,7 @@ class WhooshEngine:
         return self._searcher.doc_count()
 
     def doc_frequency(self, term: str) -> int:
-        # The largest per-field count: a cheap upper bound of the union, exact enough for idf.
-        return max(self._searcher.doc_frequency(name, term) for name in TEXT_FIELDS)
+        return self._searcher.doc_frequency("content", term)
 
     def search(self, query: EngineQuery) -> EngineResults:
         searcher = self._searcher
@@ -209,33 +248,28 @@ class WhooshEngine:
 
     # Query translation ----------------------------------------------------------
 
-    def _alternative(self, alt, weight: float) -> list[wq.Query]:
-        boosts = self._ranking.boosts
-        clauses: list[wq.Query] = []
-        for name in TEXT_FIELDS:
-            boost = boosts.get(name, 1.0) * alt.boost * weight
-            if isinstance(alt, PhraseQuery) and len(alt.terms) > 1:
-                clauses.append(wq.Phrase(name, list(alt.terms), boost=boost))
-            else:
-                term = alt.terms[0] if isinstance(alt, PhraseQuery) else alt.term
-                clauses.append(wq.Term(name, term, boost=boost))
-        return clauses
+    @staticmethod
+    def _alternative(alt, weight: float) -> wq.Query:
+        boost = alt.boost * weight
+        if isinstance(alt, PhraseQuery) and len(alt.terms) > 1:
+            return wq.Phrase("content", list(alt.terms), boost=boost)
+        term = alt.terms[0] if isinstance(alt, PhraseQuery) else alt.term
+        return wq.Term("content", term, boost=boost)
 
     def _concept(self, concept: Concept) -> wq.Query:
-        clauses = [c for alt in concept.alternatives for c in self._alternative(alt, concept.weight)]
-        return clauses[0] if len(clauses) == 1 else wq.Or(clauses)
+        clauses = [self._alternative(alt, concept.weight) for alt in concept.alternatives]
+        return clauses[0] if len(clauses) == 1 else _DisMax(clauses, tiebreak=ALTERNATIVES_TIEBREAK)
 
     def _query(self, query: EngineQuery) -> wq.Query:
         should = [self._concept(c) for c in query.should]
         must = [self._concept(c) for c in query.must]
-        scale = self._ranking.coordination or None
         scored: wq.Query
         if must and should:
-            scored = wq.AndMaybe(wq.And(must), wq.Or(should, scale=scale))
+            scored = wq.AndMaybe(wq.And(must), wq.Or(should))
         elif must:
             scored = wq.And(must)
         elif should:
-            scored = wq.Or(should, scale=scale) if len(should) > 1 else should[0]
+            scored = wq.Or(should) if len(should) > 1 else should[0]
         else:
             scored = wq.Every()
         if query.must_not:

@@ -1,0 +1,64 @@
+"""Pseudo-relevance feedback: words common to the first results expand a question.
+
+A Rocchio/RM3-style step that works with any engine: the top documents of a first pass
+give a word distribution (each weighted by its score, then by idf); the strongest new
+words that at least MIN_SUPPORT of those documents share join the query, carrying
+`weight` of its total mass. Requiring support keeps one odd document from steering the
+query. Questions use it, not one- or two-word lookups (docs/search.md has the figures).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import replace
+from typing import Callable, Sequence
+
+from search.engine import Concept, EngineQuery, TermQuery
+
+MIN_SUPPORT = 2
+
+
+def _query_terms(query: EngineQuery) -> set[str]:
+    terms: set[str] = set()
+    for concept in query.should + query.must:
+        for alt in concept.alternatives:
+            terms.update((alt.term,) if isinstance(alt, TermQuery) else alt.terms)
+    return terms
+
+
+def _mass(concept: Concept, idf: Callable[[str], float], known: Callable[[str], bool]) -> float:
+    """A concept's share of the query's scoring mass (words the index lacks score nothing)."""
+    alt = concept.alternatives[0]
+    term = alt.term if isinstance(alt, TermQuery) else max(alt.terms, key=len)
+    return concept.weight * alt.boost * idf(term) if known(term) else 0.0
+
+
+def expand(query: EngineQuery, documents: Sequence[tuple[Counter[str], float]], idf: Callable[[str], float],
+           known: Callable[[str], bool], terms: int, weight: float) -> EngineQuery:
+    """The query with up to `terms` feedback words from (term counts, score) of top documents."""
+    total_score = sum(score for _, score in documents)
+    if not documents or total_score <= 0 or terms <= 0 or weight <= 0:
+        return query
+    distribution: dict[str, float] = defaultdict(float)
+    support: Counter[str] = Counter()
+    for counts, score in documents:
+        length = sum(counts.values()) or 1
+        support.update(counts.keys())
+        for term, n in counts.items():
+            distribution[term] += (score / total_score) * n / length
+    present = _query_terms(query)
+    needed = min(MIN_SUPPORT, len(documents))
+    scored = sorted(
+        ((p * idf(t), t) for t, p in distribution.items() if t not in present and support[t] >= needed),
+        reverse=True,
+    )[:terms]
+    scored = [(s, t) for s, t in scored if s > 0]
+    feedback_mass = sum(s for s, _ in scored)
+    query_mass = sum(_mass(c, idf, known) for c in query.should)
+    if not scored or feedback_mass <= 0 or query_mass <= 0:
+        return query
+    # Engines multiply each boost by the term's idf; divide it out so each added word
+    # carries exactly its share of the feedback mass.
+    ratio = weight / (1 - weight) * query_mass / feedback_mass
+    added = tuple(Concept((TermQuery(t, 1.0),), ratio * s / idf(t)) for s, t in scored)
+    return replace(query, should=query.should + added)

@@ -249,6 +249,59 @@ def serve(ctx, host, port, workers, dev, index_dir):
     run(settings, dev=dev)
 
 
+@main.group()
+def analytics():
+    """Search and click analytics: reports and retention."""
+
+
+@analytics.command("report")
+@click.option("--days", default=30, show_default=True, help="Period to report on.")
+@click.option("--limit", default=20, show_default=True, help="Rows per table.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.pass_context
+def analytics_report(ctx, days, limit, as_json, as_csv):
+    """What readers searched for, found nothing for, and clicked."""
+    from web.analytics_report import build_report, report_csv
+
+    settings = _settings(ctx)
+    report = build_report(settings.resolve(settings.analytics_db), days, limit)
+    if as_json:
+        _emit(report)
+        return
+    if as_csv:
+        click.echo(report_csv(report), nl=False)
+        return
+    t = report["totals"]
+    click.echo(f"Last {days} days: {t['searches']} searches in {t['sessions']} sessions, "
+               f"{t['zero_result_searches']} found nothing, click-through {t['click_through_rate']:.0%}, "
+               f"{t['widget_clicks']} related-article clicks")
+    sections = (
+        ("Top searches", report["top_queries"], lambda r: f"{r['searches']:5}  {r['query']}  (CTR {r['click_through_rate']:.0%})"),
+        ("Content gaps (no results)", report["zero_result_queries"], lambda r: f"{r['searches']:5}  {r['query']}  (last {r['last_seen'][:10]})"),
+        ("Widget", report["widget"], lambda r: f"{r['impressions']:5} shown  {r['clicks']:4} clicks  {r['article']}"),
+        ("Never-clicked related articles", report["never_clicked"], lambda r: f"{r['impressions']:5} shown  {r['source']} -> {r['target']}"),
+    )
+    for title, rows, line in sections:
+        click.echo(f"\n{title}")
+        for row in rows:
+            click.echo("  " + line(row))
+        if not rows:
+            click.echo("  (none)")
+
+
+@analytics.command("purge")
+@click.option("--days", type=int, help="Keep this many days (setting analytics_retention_days).")
+@click.pass_context
+def analytics_purge(ctx, days):
+    """Delete analytics events older than the retention period."""
+    from web.analytics import purge
+
+    settings = _settings(ctx)
+    removed = purge(settings.resolve(settings.analytics_db), days or settings.analytics_retention_days)
+    click.echo(f"removed {removed} events older than {days or settings.analytics_retention_days} days")
+
+
 @main.command("config")
 @click.option("--markdown", is_flag=True, help="Print the settings reference (docs/configuration.md) instead.")
 @click.pass_context

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+import json
+
+from flask import Blueprint, current_app, jsonify, request
 
 from search.article import Article, InvalidArticle
 from search.service import Hit, RelatedItem, SearchRequest
 from web.context import absolute_url, indexer, search_service, settings
 from web.errors import ApiError
-from web.http import allow_cors, bool_arg, cacheable, int_arg, require_admin
+from web.http import allow_cors, bool_arg, cacheable, int_arg, require_admin, session_id
 
 blueprint = Blueprint("api", __name__)
-PUBLIC_ENDPOINTS = {"search", "suggest", "related", "related_by_url", "article"}
+PUBLIC_ENDPOINTS = {"search", "suggest", "related", "related_by_url", "article", "events"}
+EVENT_TYPES = {"result_click", "widget_impression", "widget_click"}
+MAX_EVENT_BYTES = 4096
 
 
 @blueprint.after_request
@@ -67,9 +71,19 @@ def related_json(item: RelatedItem) -> dict[str, Any]:
     }
 
 
+def record_search(search_request: SearchRequest, response) -> None:
+    if response.query or search_request.categories or search_request.tags:
+        current_app.extensions["kindred.analytics"].record_search(
+            response.corrected or response.query,
+            {"category": list(search_request.categories), "tag": list(search_request.tags)},
+            response.total, response.took_ms, response.page, session_id(request))
+
+
 @blueprint.get("/search")
 def search():
-    response = search_service().search(search_request_from_args())
+    search_request = search_request_from_args()
+    response = search_service().search(search_request)
+    record_search(search_request, response)
     return jsonify({
         "query": response.query,
         "total": response.total,
@@ -150,6 +164,22 @@ def article(article_id: str):
     data = found.to_dict()
     data["url"] = absolute_url(search_service().article_url(found))
     return jsonify(data)
+
+
+@blueprint.post("/events")
+def events():
+    """Reader events from pages and the widget (sendBeacon posts text/plain JSON)."""
+    raw = request.get_data(cache=False)[: MAX_EVENT_BYTES + 1]
+    if len(raw) > MAX_EVENT_BYTES:
+        raise ApiError(413, "too_large", f"an event is at most {MAX_EVENT_BYTES} bytes")
+    try:
+        event = json.loads(raw or b"null")
+    except ValueError:
+        raise ApiError(400, "bad_request", "the body must be one JSON event") from None
+    if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
+        raise ApiError(400, "bad_request", f"event type must be one of {sorted(EVENT_TYPES)}")
+    current_app.extensions["kindred.analytics"].record_event(event, session_id(request))
+    return "", 204
 
 
 # Admin -----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from flask import Flask
@@ -9,7 +10,8 @@ from flask import Flask
 from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
-from web import api, errors, ops, pages
+from web import admin, api, errors, ops, pages
+from web.analytics import Analytics
 
 log = logging.getLogger(__name__)
 
@@ -18,17 +20,24 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Editor sessions are signed with a key derived from the admin token: changing the
+    # token signs every editor out.
+    app.secret_key = hashlib.sha256(f"kindred-session:{settings.admin_token}".encode()).hexdigest()
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     app.extensions["kindred.settings"] = settings
     app.extensions["kindred.search"] = SearchService(settings)
     app.extensions["kindred.indexer"] = Indexer(settings)
+    app.extensions["kindred.analytics"] = Analytics(
+        settings.resolve(settings.analytics_db), settings.analytics_enabled, settings.analytics_retention_days)
 
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint, url_prefix="/api/v1")
     # The first release served /api/...; keep those URLs working.
     app.register_blueprint(api.blueprint, url_prefix="/api", name="api_legacy")
     app.register_blueprint(ops.blueprint)
+    app.register_blueprint(admin.blueprint)
     errors.register(app)
     pages.register(app)
     return app

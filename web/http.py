@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import secrets
 from functools import wraps
 from typing import Callable
 
-from flask import Response, request
+from flask import Request, Response, request
 
 from web.context import settings
 from web.errors import ApiError
+
+
+SESSION_COOKIE = "kindred_sid"
+SESSION_SECONDS = 30 * 60
+_SESSION_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def session_id(req: Request) -> str | None:
+    """The anonymous analytics session: a random first-party cookie id, or None."""
+    value = req.cookies.get(SESSION_COOKIE, "")
+    return value if _SESSION_ID.fullmatch(value) else None
+
+
+def keep_session(response: Response, current: str | None) -> Response:
+    """(Re)set the session cookie so a session ends after 30 idle minutes."""
+    response.set_cookie(SESSION_COOKIE, current or secrets.token_hex(16), max_age=SESSION_SECONDS,
+                        httponly=True, samesite="Lax")
+    return response
 
 
 def int_arg(name: str, default: int, *aliases: str) -> int:

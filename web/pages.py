@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, make_response, render_template, request, url_for
 from markupsafe import Markup
 
-from search.service import SearchRequest
-from web.api import search_request_from_args
+from web.api import record_search, search_request_from_args
 from web.context import absolute_url, search_service, settings
-from web.http import allow_cors, cacheable, int_arg
+from web.http import allow_cors, cacheable, int_arg, keep_session, session_id
 
 blueprint = Blueprint("pages", __name__)
 
@@ -22,8 +21,11 @@ def search():
     search_request = search_request_from_args()
     has_query = bool(search_request.q.strip() or search_request.categories or search_request.tags)
     results = service.search(search_request) if has_query else None
+    if results is not None:
+        record_search(search_request, results)
     recent = service.recent(5) if results is None or not results.hits else []
-    return render_template("search.html", request_=search_request, results=results, recent=recent)
+    html = render_template("search.html", request_=search_request, results=results, recent=recent)
+    return keep_session(make_response(html), session_id(request))
 
 
 @blueprint.get("/articles/<path:article_id>")

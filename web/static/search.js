@@ -64,4 +64,17 @@
     input.addEventListener("blur", function () { setTimeout(close, 100); });
   }
   document.querySelectorAll("input[data-suggest]").forEach(attach);
+
+  // Which result a reader opens, and at which position (analytics; no personal data).
+  var hits = document.querySelector("ol.hits[data-events]");
+  if (hits && navigator.sendBeacon) {
+    hits.addEventListener("click", function (e) {
+      var link = e.target.closest("a[data-kindred-target]");
+      if (!link) return;
+      var event = { type: "result_click", query: hits.getAttribute("data-query"),
+                    target: link.getAttribute("data-kindred-target"),
+                    position: parseInt(link.getAttribute("data-position"), 10) };
+      navigator.sendBeacon(hits.getAttribute("data-events"), new Blob([JSON.stringify(event)], { type: "text/plain" }));
+    });
+  }
 })();

@@ -1,0 +1,114 @@
+"""Analytics: events from pages, the widget and the API land in SQLite and in the reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+
+from click.testing import CliRunner
+
+from kindred.cli import main
+from tests.conftest import ADMIN_TOKEN, make_settings
+from web import create_app
+from web.analytics import connect, purge
+from web.analytics_report import build_report
+
+
+def scripted_session(client):
+    """A reader's visit: searches (two finding nothing), result clicks, widget views and clicks."""
+    for q in ("ketamine", "ketamine", "molly", "zzyzx qqvqq", "zzyzx qqvqq", "weed"):
+        assert client.get("/search", query_string={"q": q}).status_code == 200
+    client.get("/api/v1/search?q=naloxone")
+    events = [
+        {"type": "result_click", "query": "ketamine", "target": "ketamine-addiction-treatment", "position": 2},
+        {"type": "result_click", "query": "molly", "target": "mdma-effects-and-risks", "position": 1},
+        {"type": "widget_impression", "source": "does-weed-have-calories",
+         "targets": ["what-is-an-eighth", "cbd-vs-thc", "cannabis-edibles-onset"]},
+        {"type": "widget_click", "source": "does-weed-have-calories", "target": "cbd-vs-thc", "position": 2},
+    ]
+    for event in events:
+        response = client.post("/api/v1/events", data=json.dumps(event), content_type="text/plain")
+        assert response.status_code == 204
+
+
+def test_scripted_session_shows_the_right_counts(sample_settings, tmp_path):
+    settings = sample_settings.replace(analytics_db=tmp_path / "a.sqlite")
+    app = create_app(settings)
+    client = app.test_client()
+    scripted_session(client)
+    app.extensions["kindred.analytics"].flush()
+
+    report = build_report(settings.analytics_db)
+    totals = report["totals"]
+    assert totals["searches"] == 7 and totals["zero_result_searches"] == 2
+    assert totals["result_clicks"] == 2 and totals["widget_clicks"] == 1
+    assert totals["sessions"] == 1  # the page set a first-party cookie; the API call had none but shares it
+    top = {r["query"]: r for r in report["top_queries"]}
+    assert top["ketamine"]["searches"] == 2 and top["ketamine"]["clicks"] == 1
+    assert top["ketamine"]["mean_position"] == 2.0
+    assert [(r["query"], r["searches"]) for r in report["zero_result_queries"]] == [("zzyzx qqvqq", 2)]
+    [widget] = report["widget"]
+    assert (widget["article"], widget["impressions"], widget["clicks"]) == ("does-weed-have-calories", 1, 1)
+
+    # The dashboard needs a sign-in, then shows the same figures.
+    assert client.get("/admin/analytics").status_code == 302
+    assert client.post("/admin/login", data={"token": "wrong"}).status_code == 401
+    client.post("/admin/login", data={"token": ADMIN_TOKEN})
+    html = client.get("/admin/analytics").get_data(as_text=True)
+    assert "zzyzx qqvqq" in html and "<svg" in html and "Does Weed Have Calories?" in html
+    csv_text = client.get("/admin/analytics.csv").get_data(as_text=True)
+    assert "zero_result_queries,zzyzx qqvqq,2" in csv_text
+
+    # The command line reports the same.
+    result = CliRunner().invoke(main, ["analytics", "report", "--json"],
+                                env={"KINDRED_ANALYTICS_DB": str(settings.analytics_db)})
+    assert json.loads(result.output)["totals"]["searches"] == 7
+
+
+def test_no_ip_or_user_agent_is_stored(sample_settings, tmp_path):
+    settings = sample_settings.replace(analytics_db=tmp_path / "a.sqlite")
+    app = create_app(settings)
+    app.test_client().get("/search?q=ketamine", headers={"User-Agent": "SecretBrowser/1.0"},
+                          environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    app.extensions["kindred.analytics"].flush()
+    dump = "\n".join(sqlite3.connect(settings.analytics_db).iterdump())
+    assert "203.0.113.9" not in dump and "SecretBrowser" not in dump
+
+
+def test_bad_events_are_refused_without_harm(client):
+    assert client.post("/api/v1/events", data="not json", content_type="text/plain").status_code == 400
+    assert client.post("/api/v1/events", json={"type": "unknown"}).status_code == 400
+    assert client.post("/api/v1/events", data="x" * 10_000, content_type="text/plain").status_code == 413
+
+
+def test_retention_purge(tmp_path):
+    path = tmp_path / "a.sqlite"
+    conn = connect(path)
+    old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=120)).isoformat()
+    new = dt.datetime.now(dt.timezone.utc).isoformat()
+    with conn:
+        conn.executemany("INSERT INTO searches VALUES (?, 'q', '{}', 1, 1.0, 1, NULL)", [(old,), (new,)])
+    conn.close()
+    assert purge(path, 90) == 1
+    assert build_report(path, days=365)["totals"]["searches"] == 1
+
+
+def test_a_broken_analytics_database_never_fails_a_search(sample_settings, tmp_path):
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("a file where a directory should be")
+    app = create_app(sample_settings.replace(analytics_db=blocked / "a.sqlite"))
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/search?q=ketamine").status_code == 200
+        assert client.get("/api/v1/search?q=ketamine").status_code == 200
+    analytics = app.extensions["kindred.analytics"]
+    analytics.flush()
+    assert analytics.counters.failed >= 1 and analytics.counters.recorded == 0
+
+
+def test_disabled_analytics_records_nothing(tmp_path, sample_index):
+    settings = make_settings(sample_index, analytics_db=str(tmp_path / "off.sqlite"), analytics_enabled=False)
+    app = create_app(settings)
+    app.test_client().get("/search?q=ketamine")
+    assert not (tmp_path / "off.sqlite").exists()

@@ -1,0 +1,89 @@
+"""Editor pages behind the admin token: analytics dashboard and related-list explanations."""
+
+from __future__ import annotations
+
+import hmac
+from functools import wraps
+
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
+
+from web.analytics_report import bar_chart, build_report, report_csv
+from web.context import search_service, settings
+
+blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def editor_required(view):
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        if not settings().admin_token:
+            abort(403, "Admin pages are disabled until admin_token is set.")
+        if not session.get("editor"):
+            return redirect(url_for("admin.login", next=request.full_path))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login():
+    token = settings().admin_token
+    if not token:
+        abort(403, "Admin pages are disabled until admin_token is set.")
+    error = None
+    if request.method == "POST":
+        supplied = request.form.get("token", "")
+        if hmac.compare_digest(supplied.encode(), token.encode()):
+            session.clear()
+            session["editor"] = True
+            target = request.args.get("next", "")
+            # Only local paths: never redirect an editor to another site.
+            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("admin.analytics"))
+        error = "That token is not right."
+    return render_template("admin_login.html", error=error), (401 if error else 200)
+
+
+@blueprint.post("/logout")
+def logout():
+    session.clear()
+    return redirect(url_for("pages.search"))
+
+
+def _days() -> int:
+    try:
+        return max(1, min(int(request.args.get("days", 30)), 365))
+    except ValueError:
+        return 30
+
+
+@blueprint.get("/analytics")
+@editor_required
+def analytics():
+    current_app.extensions["kindred.analytics"].flush(timeout=1)
+    report = build_report(settings().resolve(settings().analytics_db), _days())
+    titles = {}
+    ids = {r["article"] for r in report["widget"]} | {r["source"] for r in report["never_clicked"]} | {
+        r["target"] for r in report["never_clicked"]}
+    for article_id in ids:
+        article = search_service().article(article_id)
+        titles[article_id] = article.title if article else article_id
+    return render_template("admin_analytics.html", report=report, titles=titles,
+                           chart=bar_chart(report["searches_per_day"], "searches"))
+
+
+@blueprint.get("/analytics.csv")
+@editor_required
+def analytics_csv():
+    report = build_report(settings().resolve(settings().analytics_db), _days())
+    return Response(report_csv(report), mimetype="text/csv",
+                    headers={"Content-Disposition": f"attachment; filename=kindred-analytics-{report['days']}d.csv"})
+
+
+@blueprint.get("/related/<path:article_id>")
+@editor_required
+def related(article_id: str):
+    article = search_service().article(article_id)
+    if article is None:
+        abort(404, f"No article with id {article_id!r}.")
+    items = search_service().related(article_id, settings().related_k)
+    return render_template("admin_related.html", article=article, items=items)

@@ -182,20 +182,10 @@ class Indexer:
                      words: Mapping[str, int], params: Mapping[str, object]) -> None:
         if not docs:
             return
-        model = RelatedModel(**params).fit(docs)
         surface_of = _surface_words(words)
-        candidates = [
-            [Neighbor(n.id, n.similarity, tuple(surface_of.get(t, t) for t in n.why)) for n in row]
-            for row in model.neighbors()
-        ]
+        lists, _, model, candidates = _related(self.settings, list(articles.values()), docs, params, surface_of)
         RelatedState(store).save_model(model, surface_of, candidates)
-        policy = RelatedPolicy.from_settings(self.settings)
-        pools = recency_pools(articles.values())
-        pairwise = _pairwise(model.ids_, model.matrix_)
-        store.put_related({
-            doc_id: policy.blend(articles[doc_id], row, articles, pools, pairwise)
-            for doc_id, row in zip(model.ids_, candidates)
-        })
+        store.put_related(lists)
 
     def reindex(self) -> BuildReport:
         """Full rebuild, related refit included, from the sources the current version was
@@ -313,6 +303,37 @@ class Indexer:
         if not self.progress or total < PROGRESS_MIN_ARTICLES:
             return items
         return tqdm(items, desc=label, total=total, unit="doc", file=sys.stderr, leave=False)
+
+
+def _related(settings: Settings, articles: Sequence[Article], docs: Sequence[IndexDoc],
+             params: Mapping[str, object], surface_of: Mapping[str, str]):
+    """Fit, find neighbours, blend: (lists, timings, model, candidates)."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    model = RelatedModel(**params).fit(docs)
+    timings["fit_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    candidates = [
+        [Neighbor(n.id, n.similarity, tuple(surface_of.get(t, t) for t in n.why)) for n in row]
+        for row in model.neighbors()
+    ]
+    timings["top_k_s"] = time.perf_counter() - started
+    started = time.perf_counter()
+    by_id = {a.id: a for a in articles}
+    policy = RelatedPolicy.from_settings(settings)
+    pools = recency_pools(articles)
+    pairwise = _pairwise(model.ids_, model.matrix_)
+    lists = {doc_id: policy.blend(by_id[doc_id], row, by_id, pools, pairwise)
+             for doc_id, row in zip(model.ids_, candidates)}
+    timings["blend_s"] = time.perf_counter() - started
+    return lists, timings, model, candidates
+
+
+def related_lists(settings: Settings, articles: Sequence[Article],
+                  docs: Sequence[IndexDoc]) -> tuple[dict[str, list[RelatedEntry]], dict[str, float]]:
+    """The related lists for articles already analyzed (for evaluation: no index is written)."""
+    lists, timings, _, _ = _related(settings, articles, docs, _model_params(settings), {})
+    return lists, timings
 
 
 def _surface_words(words: Mapping[str, int]) -> dict[str, str]:

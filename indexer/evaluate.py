@@ -5,10 +5,14 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from indexer.build import Indexer
+from indexer.build import Indexer, related_lists
+from indexer.sources import Record, read_paths
+from search.article import Article
 from search.config import Settings
+from search.engine import IndexDoc
 from search.evaluation import evaluate, load_qrels, load_queries
 from search.service import SearchService
 
@@ -45,3 +49,62 @@ def run_eval(settings: Settings, queries_path: Path, qrels_path: Path, docs: Pat
             service.close()
     return {**evaluate(rankings, qrels), "split": split, "engine": engine,
             "mean_query_ms": round(elapsed * 1000 / max(len(queries), 1), 2), **report}
+
+
+def run_eval_related(settings: Settings, docs: Path, label: str = "category", k: int = 5) -> dict[str, object]:
+    """Fit the related model on `docs` with the label held out; score precision@k against it.
+
+    The label is removed from every article before fitting, so no category or tag boost
+    can see it: the figure measures the text model (and blend) alone."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    labelled: dict[str, str] = {}
+    articles = []
+    for item in read_paths([docs]):
+        if not isinstance(item, Record):
+            continue
+        article = item.article
+        value = _label(article, label)
+        if value:
+            labelled[article.id] = value
+        articles.append(_without(article, label))
+    timings["read_s"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    weights = settings.field_weights
+    index_docs = [IndexDoc.from_article(a, weights) for a in articles]
+    timings["analyze_s"] = time.perf_counter() - started
+
+    lists, model_timings = related_lists(settings, articles, index_docs)
+    timings.update(model_timings)
+
+    hits = total = full = 0
+    for article in articles:
+        entries = lists.get(article.id, [])[:k]
+        if sum(1 for e in entries if e.kind == "similar") >= k:
+            full += 1
+        source_label = labelled.get(article.id)
+        if source_label is None:
+            continue
+        total += len(entries[:k])
+        hits += sum(1 for e in entries[:k] if labelled.get(e.id) == source_label)
+    return {
+        f"precision@{k}": round(hits / total, 4) if total else 0.0,
+        "coverage": round(full / len(articles), 4) if articles else 0.0,
+        "articles": len(articles),
+        "labelled_sources": len([a for a in articles if a.id in labelled]),
+        "label": label,
+        **{name: round(value, 2) for name, value in timings.items()},
+    }
+
+
+def _label(article: Article, label: str) -> str | None:
+    if label == "category":
+        return article.category_key or None
+    if label == "tags":
+        return article.tag_keys[0] if article.tag_keys else None
+    raise ValueError(f"label must be 'category' or 'tags', not {label!r}")
+
+
+def _without(article: Article, label: str) -> Article:
+    return replace(article, category="") if label == "category" else replace(article, tags=())

@@ -28,6 +28,8 @@ from search.engine import IndexDoc
 from search.store import RelatedEntry
 
 WHY_TERMS = 3
+# Explanations look only at each source's strongest terms: cheaper, and the best reasons anyway.
+WHY_SOURCE_TERMS = 50
 
 
 def _pre_analyzed(terms: list[str]) -> list[str]:
@@ -107,7 +109,7 @@ class RelatedModel:
         result: list[list[tuple[str, ...]]] = [[] for _ in rows]
         if len(pair_target) == 0:
             return result
-        product = chunk[pair_query].multiply(self.matrix_[pair_target]).tocsr()
+        product = _strongest(chunk, WHY_SOURCE_TERMS)[pair_query].multiply(self.matrix_[pair_target]).tocsr()
         product.eliminate_zeros()
         counts = np.diff(product.indptr)
         pair_of = np.repeat(np.arange(len(pair_target)), counts)
@@ -123,6 +125,18 @@ class RelatedModel:
                 result[query].append(tuple(why[pair]))
                 pair += 1
         return result
+
+
+def _strongest(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """Each row keeping only its n largest weights."""
+    matrix = matrix.tocsr(copy=True)
+    for row in range(matrix.shape[0]):
+        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+        if hi - lo > n:
+            values = matrix.data[lo:hi]
+            values[values < np.partition(values, -n)[-n]] = 0
+    matrix.eliminate_zeros()
+    return matrix
 
 
 @dataclass(frozen=True)

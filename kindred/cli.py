@@ -233,6 +233,21 @@ def evaluate_search(ctx, docs, queries, qrels, engine, split, operators, index_d
         raise click.ClickException(str(exc)) from exc
 
 
+@main.command("eval-related")
+@click.option("--docs", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Articles to fit on (any supported source format).")
+@click.option("--label", type=click.Choice(["category", "tags"]), default="category", show_default=True,
+              help="The field that says which articles belong together; held out from the model.")
+@click.option("-k", "k", default=5, show_default=True, help="Related articles scored per article.")
+@click.pass_context
+@domain_errors
+def evaluate_related(ctx, docs, label, k):
+    """Score related articles: precision@k against a held-out label, coverage and timings."""
+    from indexer.evaluate import run_eval_related
+
+    _emit(run_eval_related(_settings(ctx), docs, label, k))
+
+
 @main.command()
 @click.option("--host", help="Address to bind (setting host).")
 @click.option("--port", type=int, help="Port (setting port).")

@@ -139,9 +139,20 @@ class EngineResults:
 
 class Engine(Protocol):
     """One open index. Writers and readers are the same object; writes are serialized
-    by the caller (indexer.locks), so engines never see two writers at once."""
+    by the caller (indexer.locks), so engines never see two writers at once.
+
+    search(): relevance order is BM25 (Lucene idf); sort="date" is newest first, equal
+    dates by score, then index order, with hit scores 0.0. Facets count every matching
+    document, sorted by count (descending) then key."""
 
     name: str
+
+    @classmethod
+    def create(cls, path: Path, ranking: Ranking) -> "Engine":
+        """A new, empty index at path."""
+
+    @classmethod
+    def open(cls, path: Path, ranking: Ranking) -> "Engine": ...
 
     def add(self, docs: Iterable[IndexDoc]) -> int:
         """Bulk-add documents to a fresh index and commit; returns the count."""

@@ -31,9 +31,11 @@ def test_web_never_imports_engines_or_sklearn():
     assert offenders("web", {"whoosh", "tantivy", "sklearn", "scipy", "numpy"}) == []
 
 
-def test_only_search_imports_whoosh():
+def test_only_search_imports_the_engines():
     for package in ("indexer", "web", "kindred"):
-        assert offenders(package, {"whoosh"}) == []
+        assert offenders(package, {"whoosh", "tantivy"}) == []
+    engine_users = [p.relative_to(REPO).as_posix() for p, names in imports("search").items() if names & {"whoosh", "tantivy"}]
+    assert sorted(engine_users) == ["search/engines/tantivy.py", "search/engines/whoosh.py"]
 
 
 def test_search_core_imports_neither_flask_nor_sklearn_nor_indexer():

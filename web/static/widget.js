@@ -11,7 +11,11 @@
   var script = document.currentScript || document.querySelector('script[src*="widget.js"]');
   var base = new URL(".", script ? script.src : location.href).href;
   var STYLE =
-    ":host{display:block;font:15px/1.45 var(--kindred-font,system-ui,-apple-system,'Segoe UI',Roboto,sans-serif);color:var(--kindred-text,#1d2a32)}" +
+    // On the section, not :host: the page's own rules for the host element win over :host,
+    // and inherited text styles (a theme's uppercase, italics, spacing) would leak in.
+    ":host{display:block}" +
+    "section{font:15px/1.45 var(--kindred-font,system-ui,-apple-system,'Segoe UI',Roboto,sans-serif);color:var(--kindred-text,#1d2a32);" +
+    "text-align:left;text-transform:none;letter-spacing:normal;word-spacing:normal;text-indent:0;white-space:normal}" +
     "h2{font-size:13px;letter-spacing:.06em;text-transform:uppercase;color:var(--kindred-muted,#5a6b75);margin:0 0 10px}" +
     "ul{list-style:none;margin:0;padding:0;display:grid;gap:10px}" +
     "a{display:block;padding:12px 14px;border:1px solid var(--kindred-border,#e2e8ec);border-radius:var(--kindred-radius,10px);color:inherit;text-decoration:none;background:var(--kindred-bg,#fff)}" +

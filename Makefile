@@ -6,7 +6,7 @@ ENGINE ?= whoosh
 PORT ?= 8000
 export KINDRED_ENGINE := $(ENGINE)
 
-.PHONY: install index run test test-fast system-deps docs clean
+.PHONY: install index run test test-fast system-deps docs screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ test-fast: install
 
 docs: install
 	$(BIN)/kindred config --markdown > docs/configuration.md
+
+# docs/img/*.png: the sample site served for real and photographed by Debian's Chromium.
+screenshots: install system-deps
+	$(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

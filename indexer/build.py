@@ -64,7 +64,7 @@ def article_words(article: Article) -> set[str]:
 
 
 def _model_params(settings: Settings) -> dict[str, object]:
-    return {"n_candidates": max(2 * settings.related_k, 40), "min_df": 1, "max_df": 0.5}
+    return {"n_candidates": settings.related_k + 10, "min_df": 1, "max_df": "auto"}
 
 
 def spelling_min_df(doc_count: int) -> int:

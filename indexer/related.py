@@ -28,8 +28,12 @@ from search.engine import IndexDoc
 from search.store import RelatedEntry
 
 WHY_TERMS = 3
-# Explanations look only at each source's strongest terms: cheaper, and the best reasons anyway.
-WHY_SOURCE_TERMS = 50
+# Terms in more than max(MAX_DF_DOCS, MAX_DF_SHARE x n) articles are dropped: they say
+# little about what an article is about, and their long postings are what makes all-pairs
+# similarity slow (measured: precision unchanged on BBC and psychoactive-substances,
+# 100k articles in seconds instead of minutes; docs/benchmarks.md).
+MAX_DF_DOCS = 500
+MAX_DF_SHARE = 0.01
 
 
 def _pre_analyzed(terms: list[str]) -> list[str]:
@@ -47,7 +51,7 @@ class Neighbor:
 class RelatedModel:
     """TF-IDF cosine neighbours of every article."""
 
-    def __init__(self, n_candidates: int = 40, min_df: int | float = 1, max_df: float = 0.5,
+    def __init__(self, n_candidates: int = 40, min_df: int | float = 1, max_df: float | str = "auto",
                  chunk_size: int = 2000, n_threads: int | None = None):
         self.n_candidates = n_candidates
         self.min_df = min_df
@@ -56,10 +60,15 @@ class RelatedModel:
         self.n_threads = n_threads
 
     def _vectorizer(self, n_docs: int) -> TfidfVectorizer:
-        # max_df only makes sense once there are enough documents for a share to mean much.
-        max_df = self.max_df if n_docs >= 20 else 1.0
         return TfidfVectorizer(analyzer=_pre_analyzed, sublinear_tf=True, min_df=self.min_df,
-                               max_df=max_df, dtype=np.float32)
+                               max_df=self._max_df(n_docs), dtype=np.float32)
+
+    def _max_df(self, n_docs: int) -> float:
+        if n_docs < 20:
+            return 1.0  # too few articles for a share to mean much
+        if self.max_df == "auto":
+            return min(0.5, max(MAX_DF_DOCS / n_docs, MAX_DF_SHARE))
+        return float(self.max_df)
 
     def fit(self, docs: Sequence[IndexDoc]) -> "RelatedModel":
         self.ids_ = [doc.id for doc in docs]
@@ -76,67 +85,52 @@ class RelatedModel:
     def transform(self, docs: Sequence[IndexDoc]) -> sp.csr_matrix:
         return self.vectorizer_.transform([doc.terms for doc in docs]).tocsr()
 
-    def neighbors(self, queries: sp.csr_matrix | None = None, exclude_self: bool = True) -> list[list[Neighbor]]:
-        """Top candidates for each query row (default: every fitted article), best first."""
+    def neighbors(self) -> list[list[Neighbor]]:
+        """Top candidates for every fitted article by cosine, best first, itself excluded,
+        each with its explanation (the terms contributing most to the cosine)."""
         matrix = self.matrix_
-        if queries is None:
-            queries = matrix
-        out: list[list[Neighbor]] = []
-        top_n = min(self.n_candidates + 1, max(matrix.shape[0], 1))
+        n = matrix.shape[0]
+        if n == 0:
+            return []
         transposed = matrix.T.tocsr()
-        for start in range(0, queries.shape[0], self.chunk_size):
-            chunk = queries[start:start + self.chunk_size]
-            product = sp_matmul_topn(chunk, transposed, top_n=top_n, threshold=0.0, sort=True,
-                                     n_threads=self.n_threads)
-            product = product.tocsr()
-            rows = []
-            for offset in range(chunk.shape[0]):
-                lo, hi = product.indptr[offset], product.indptr[offset + 1]
-                cols = product.indices[lo:hi]
-                sims = product.data[lo:hi]
-                own = start + offset if queries is matrix and exclude_self else -1
-                keep = [(int(c), float(s)) for c, s in zip(cols, sims) if c != own][: self.n_candidates]
-                rows.append(keep)
-            why = self._shared_terms(chunk, rows)
-            for row, row_why in zip(rows, why):
-                out.append([Neighbor(self.ids_[c], s, w) for (c, s), w in zip(row, row_why)])
+        terms = self.terms_.tolist()
+        top_n = min(self.n_candidates + 1, n)
+        out: list[list[Neighbor]] = []
+        for start in range(0, n, self.chunk_size):
+            chunk = matrix[start:start + self.chunk_size]
+            found = sp_matmul_topn(chunk, transposed, top_n=top_n, threshold=0.0,
+                                   n_threads=self.n_threads).tocsr()
+            rows = np.repeat(np.arange(found.shape[0]), np.diff(found.indptr))
+            keep = found.indices != rows + start
+            rows, cols, sims = rows[keep], found.indices[keep], found.data[keep]
+            chosen = _top_per_group(rows, sims, self.n_candidates)
+            rows, cols, sims = rows[chosen], cols[chosen], sims[chosen]
+            why_columns, bounds = _top_columns(chunk[rows].multiply(matrix[cols]), WHY_TERMS)
+            why = [terms[c] for c in why_columns.tolist()]
+            ids = self.ids_
+            rows_out: list[list[Neighbor]] = [[] for _ in range(chunk.shape[0])]
+            for pair, (row, col, sim) in enumerate(zip(rows.tolist(), cols.tolist(), sims.tolist())):
+                rows_out[row].append(Neighbor(ids[col], sim, tuple(why[bounds[pair]:bounds[pair + 1]])))
+            out.extend(rows_out)
         return out
 
-    def _shared_terms(self, chunk: sp.csr_matrix, rows: list[list[tuple[int, float]]]) -> list[list[tuple[str, ...]]]:
-        """For each (query, neighbour) pair, the stems contributing most to their cosine."""
-        pair_query = np.repeat(np.arange(len(rows)), [len(r) for r in rows])
-        pair_target = np.array([c for r in rows for c, _ in r], dtype=np.int64)
-        result: list[list[tuple[str, ...]]] = [[] for _ in rows]
-        if len(pair_target) == 0:
-            return result
-        product = _strongest(chunk, WHY_SOURCE_TERMS)[pair_query].multiply(self.matrix_[pair_target]).tocsr()
-        product.eliminate_zeros()
-        counts = np.diff(product.indptr)
-        pair_of = np.repeat(np.arange(len(pair_target)), counts)
-        order = np.lexsort((-product.data, pair_of))
-        rank = np.arange(len(order)) - product.indptr[pair_of[order]]
-        top = order[rank < WHY_TERMS]
-        why: list[list[str]] = [[] for _ in range(len(pair_target))]
-        for pair, column in zip(pair_of[top], product.indices[top]):
-            why[pair].append(str(self.terms_[column]))
-        pair = 0
-        for query, row in enumerate(rows):
-            for _ in row:
-                result[query].append(tuple(why[pair]))
-                pair += 1
-        return result
+
+def _top_per_group(groups: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k largest values within each group (groups sorted ascending), best first."""
+    order = np.lexsort((-values, groups))
+    sorted_groups = groups[order]
+    starts = np.searchsorted(sorted_groups, sorted_groups, side="left")
+    return order[(np.arange(len(order)) - starts) < k]
 
 
-def _strongest(matrix: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """Each row keeping only its n largest weights."""
-    matrix = matrix.tocsr(copy=True)
-    for row in range(matrix.shape[0]):
-        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
-        if hi - lo > n:
-            values = matrix.data[lo:hi]
-            values[values < np.partition(values, -n)[-n]] = 0
-    matrix.eliminate_zeros()
-    return matrix
+def _top_columns(matrix: sp.csr_matrix, k: int) -> tuple[np.ndarray, list[int]]:
+    """The columns of each row's k largest entries (largest first), and where each row's
+    run starts and ends in them (row i: columns[bounds[i]:bounds[i + 1]])."""
+    matrix = matrix.tocsr()
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    chosen = _top_per_group(rows, matrix.data, k)
+    bounds = np.searchsorted(rows[chosen], np.arange(matrix.shape[0] + 1)).tolist()
+    return matrix.indices[chosen], bounds
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,33 @@ class Article:
         return out
 
 
+HEADING_MARK = "## "
+ITEM_MARK = "- "
+
+
+def blocks(body: str) -> list[tuple[str, str]]:
+    """The body as ("heading" | "item" | "paragraph", text) blocks, in order."""
+    out = []
+    for paragraph in body.split("\n\n"):
+        paragraph = paragraph.strip()
+        if paragraph.startswith(HEADING_MARK):
+            out.append(("heading", paragraph[len(HEADING_MARK):]))
+        elif paragraph.startswith(ITEM_MARK):
+            out.append(("item", paragraph[len(ITEM_MARK):]))
+        elif paragraph:
+            out.append(("paragraph", paragraph))
+    return out
+
+
+def reading_text(body: str) -> str:
+    """The body as running text for snippets and teasers: marks gone, headings and list
+    items ended like sentences so they do not run into the next one."""
+    parts = []
+    for _, text in blocks(body):
+        parts.append(text if text[-1:] in ".!?:;" else text + ".")
+    return " ".join(parts)
+
+
 def _first_words(text: str, count: int = 8) -> str:
     words = text.split()
     return " ".join(words[:count]) + ("\u2026" if len(words) > count else "")

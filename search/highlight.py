@@ -74,7 +74,9 @@ class Highlighter:
             space = text.rfind(" ", start, end)
             end = space if space > start else end
         body = _render(text, start, end, matches)
-        return (ELLIPSIS if start > 0 else "") + body + (ELLIPSIS if end < len(text) or truncated else "")
+        if end < len(text) or truncated:
+            body = body.rstrip(" .,;:") + ELLIPSIS
+        return (ELLIPSIS if start > 0 else "") + body
 
 
 def _best_window(matches: list[_Match], width: int) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from search import analysis
-from search.article import Article
+from search.article import Article, reading_text
 from search.config import Settings
 from search import analysis, feedback
 from search.engine import Engine, EngineQuery, EngineResults, IndexDoc, Ranking, bm25_idf, open_engine
@@ -357,7 +357,7 @@ class SearchService:
         return hits
 
     def _hit(self, article: Article, highlighter: Highlighter, score: float, pinned: bool = False) -> Hit:
-        source = article.body or article.summary
+        source = reading_text(article.body) or article.summary
         return Hit(
             id=article.id,
             title=article.title,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from search.article import Article
+from search.article import Article, reading_text
 
 ELLIPSIS = "\u2026"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
@@ -14,7 +14,7 @@ _TRAILING_PUNCTUATION = " ,;:\u2013\u2014-([{\"'"
 def teaser_source(article: Article, length: int) -> str:
     if article.summary:
         return article.summary
-    text = " ".join(article.body.split())
+    text = reading_text(article.body)
     sentences: list[str] = []
     for sentence in _SENTENCE_END.split(text):
         sentences.append(sentence)

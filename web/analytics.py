@@ -156,9 +156,9 @@ class Analytics:
                 if time.monotonic() >= next_purge:
                     next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                     purge(self.path, self.retention_days)
-            except (sqlite3.Error, OSError):
+            except (sqlite3.Error, OSError) as exc:
                 self.counters.failed += len(batch)
-                log.exception("could not record %d analytics events; searches go on", len(batch))
+                log.warning("could not record %d analytics events (%s); searches go on", len(batch), exc)
                 conn = None
 
     def _drain(self, block: bool) -> list[tuple[str, tuple]]:

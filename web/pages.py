@@ -7,6 +7,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, Response, abort, current_app, make_response, render_template, request, url_for
 from markupsafe import Markup
 
+from search.article import blocks
 from web.api import record_search, search_request_from_args
 from web.context import absolute_url, search_service, settings
 from web.http import allow_cors, cacheable, int_arg, keep_session, session_id
@@ -33,7 +34,20 @@ def article(article_id: str):
     found = search_service().article(article_id)
     if found is None:
         abort(404, f"No article with id {article_id!r}.")
-    return render_template("article.html", article=found, paragraphs=[p for p in found.body.split("\n\n") if p])
+    return render_template("article.html", article=found, blocks=grouped_blocks(found.body))
+
+
+def grouped_blocks(body: str) -> list[tuple[str, object]]:
+    """Article blocks with consecutive list items gathered into one list."""
+    grouped: list[tuple[str, object]] = []
+    for kind, text in blocks(body):
+        if kind == "item" and grouped and grouped[-1][0] == "list":
+            grouped[-1][1].append(text)
+        elif kind == "item":
+            grouped.append(("list", [text]))
+        else:
+            grouped.append((kind, text))
+    return grouped
 
 
 @blueprint.get("/widget/related/<path:article_id>")

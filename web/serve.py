@@ -33,6 +33,8 @@ def run(settings: Settings, dev: bool = False) -> None:
         "worker_class": "sync",
         "timeout": 120,  # POST /api/v1/reindex runs a full build in the request
         "graceful_timeout": 10,
+        # gunicorn's control socket lives at one path per user: two instances would fight over it.
+        "control_socket_disable": True,
         "accesslog": "-",
         "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
     }).run()

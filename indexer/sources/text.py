@@ -1,4 +1,8 @@
-"""HTML -> clean text with paragraph breaks, shared by the HTML, WXR and Markdown readers."""
+"""HTML -> clean text with paragraph breaks, shared by the HTML, WXR and Markdown readers.
+
+Headings and list items keep a light mark ("## " and "- ", see search.article.blocks) so
+article pages can show them as such; analysis ignores the marks.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ BLOCK_TAGS = frozenset({
 # WordPress shortcodes like [caption id="x"] ... [/caption] or [gallery ids="1,2"].
 _SHORTCODE = re.compile(r"\[/?[a-zA-Z][\w-]*(?:\s[^\[\]]*)?/?\]")
 _BREAK = "\x00"
+_MARKS = {"h1": "## ", "h2": "## ", "h3": "## ", "h4": "## ", "h5": "## ", "h6": "## ", "li": "- "}
 
 
 def node_text(node: LexborNode) -> str:
@@ -39,7 +44,7 @@ def node_text(node: LexborNode) -> str:
             elif tag in SKIP_TAGS:
                 continue
             elif tag in BLOCK_TAGS:
-                stack.extend((_BREAK, child, _BREAK))
+                stack.extend((_BREAK + _MARKS.get(tag, ""), child, _BREAK))
             else:
                 stack.append(child)
     return tidy("".join(parts).replace(_BREAK, "\n\n"))
@@ -47,7 +52,8 @@ def node_text(node: LexborNode) -> str:
 
 def tidy(text: str) -> str:
     paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", text))
-    return "\n\n".join(p for p in paragraphs if p)
+    # A mark whose element held no text ("## " alone) is not a paragraph.
+    return "\n\n".join(p for p in paragraphs if p and p not in ("##", "-"))
 
 
 def html_to_text(html: str) -> str:

@@ -150,6 +150,8 @@ class Analytics:
         next_purge = 0.0
         while True:
             batch = self._drain(block=True)
+            if not batch:
+                continue
             try:
                 conn = conn or connect(self.path)
                 self._write(conn, batch)

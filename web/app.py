@@ -10,7 +10,7 @@ from flask import Flask
 from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
-from web import admin, api, errors, ops, pages
+from web import admin, api, errors, headers, metrics, openapi, ops, pages
 from web.analytics import Analytics
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(api.blueprint, url_prefix="/api", name="api_legacy")
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(admin.blueprint)
+    app.register_blueprint(openapi.blueprint)
     errors.register(app)
     pages.register(app)
+    headers.register(app, settings)
+    metrics.register(app)
     return app

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import tempfile
+
 from gunicorn.app.base import BaseApplication
 
 from search.config import Settings
-from web.app import create_app
 
 
 class _Gunicorn(BaseApplication):
@@ -19,14 +23,31 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        from web.app import create_app
+
         # Called in each worker after the fork: no index handles shared across processes.
         return create_app(self._settings)
 
 
+def _access_log_to_stdout() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("kindred.access")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def run(settings: Settings, dev: bool = False) -> None:
+    _access_log_to_stdout()
     if dev:
+        from web.app import create_app
+
         create_app(settings).run(host=settings.host, port=settings.port, debug=True, use_reloader=False)
         return
+    # Workers share their metrics through files here; prometheus_client reads the
+    # variable when first imported, so it is set before any worker imports web.app.
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="kindred-metrics-")
     _Gunicorn(settings, {
         "bind": f"{settings.host}:{settings.port}",
         "workers": settings.workers,
@@ -35,6 +56,5 @@ def run(settings: Settings, dev: bool = False) -> None:
         "graceful_timeout": 10,
         # gunicorn's control socket lives at one path per user: two instances would fight over it.
         "control_socket_disable": True,
-        "accesslog": "-",
-        "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms',
+        "accesslog": None,  # our own structured access log (web.headers) replaces gunicorn's
     }).run()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from whoosh import index as whoosh_index
+from whoosh.codec.whoosh3 import W3Codec, W3Segment
 from whoosh import query as wq
 from whoosh import scoring, sorting
 from whoosh.analysis import Token, Tokenizer
@@ -92,6 +94,15 @@ class _DisMax(wq.DisjunctionMax):
                                   lambda q: q.estimate_size(searcher.reader()), tiebreak=self.tiebreak)
 
 
+class _UniqueSegmentCodec(W3Codec):
+    """Whoosh names segments with the global `random` module, so a process that seeds it
+    (test frameworks, some libraries) reuses names and a commit fails. Use the OS's
+    randomness instead."""
+
+    def new_segment(self, storage, indexname):
+        return W3Segment(self, indexname, segid=secrets.token_hex(8))
+
+
 class LuceneBM25(scoring.BM25F):
     """Whoosh's BM25 with Lucene's idf (Whoosh's own differs): the engines rank alike."""
 
@@ -150,7 +161,7 @@ class WhooshEngine:
     # Writes -------------------------------------------------------------------
 
     def add(self, docs: Iterable[IndexDoc]) -> int:
-        writer = self._ix.writer(limitmb=BULK_LIMIT_MB)
+        writer = self._ix.writer(limitmb=BULK_LIMIT_MB, codec=_UniqueSegmentCodec())
         count = 0
         try:
             for doc in docs:
@@ -164,7 +175,7 @@ class WhooshEngine:
         return count
 
     def upsert(self, docs: Sequence[IndexDoc]) -> None:
-        writer = self._ix.writer()
+        writer = self._ix.writer(codec=_UniqueSegmentCodec())
         try:
             for doc in docs:
                 writer.update_document(**_fields(doc))
@@ -175,7 +186,7 @@ class WhooshEngine:
         self.refresh()
 
     def delete(self, ids: Sequence[str]) -> None:
-        writer = self._ix.writer()
+        writer = self._ix.writer(codec=_UniqueSegmentCodec())
         try:
             for doc_id in ids:
                 writer.delete_by_term("id", doc_id)

@@ -133,10 +133,13 @@ class Store:
     # Articles ---------------------------------------------------------------------
 
     def put_articles(self, articles: Iterable[Article]) -> None:
+        # The title index shares the article's rowid, so replacing one finds its title row by key.
         with self.transaction() as conn:
             for article in articles:
-                conn.execute("DELETE FROM titles WHERE id = ?", (article.id,))
-                conn.execute(
+                old = conn.execute("SELECT rowid FROM articles WHERE id = ?", (article.id,)).fetchone()
+                if old:
+                    conn.execute("DELETE FROM titles WHERE rowid = ?", old)
+                cursor = conn.execute(
                     "INSERT OR REPLACE INTO articles (id, doc, category_key, published, url_path) VALUES (?, ?, ?, ?, ?)",
                     (
                         article.id,
@@ -146,13 +149,16 @@ class Store:
                         url_path(article.url) if article.url else None,
                     ),
                 )
-                conn.execute("INSERT INTO titles (id, title) VALUES (?, ?)", (article.id, article.title))
+                conn.execute("INSERT INTO titles (rowid, id, title) VALUES (?, ?, ?)",
+                             (cursor.lastrowid, article.id, article.title))
 
     def delete_articles(self, ids: Iterable[str]) -> None:
         with self.transaction() as conn:
             for article_id in ids:
+                old = conn.execute("SELECT rowid FROM articles WHERE id = ?", (article_id,)).fetchone()
+                if old:
+                    conn.execute("DELETE FROM titles WHERE rowid = ?", old)
                 conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
-                conn.execute("DELETE FROM titles WHERE id = ?", (article_id,))
                 conn.execute("DELETE FROM related WHERE source = ?", (article_id,))
 
     def article(self, article_id: str) -> Article | None:

@@ -50,6 +50,9 @@ class Settings:
     search_k1: float = _setting(1.2, "BM25 term-frequency saturation (Whoosh only; tantivy fixes 1.2).")
     search_b: float = _setting(0.75, "BM25 length normalization (Whoosh only; tantivy fixes 0.75).")
     search_max_terms: int = _setting(32, "Long questions keep this many of their most discriminative words.")
+    search_max_postings: int = _setting(60_000, "Long questions keep their rarest words first and drop common ones "
+                                                "once their postings (document frequencies) add up to this: the cost "
+                                                "of a query grows with it.")
     search_synonym_weight: float = _setting(0.9, "Weight of a synonym relative to the reader's own word.")
     search_feedback_docs: int = _setting(5, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
     search_feedback_terms: int = _setting(20, "Pseudo-relevance feedback: words added to the query.")

@@ -118,6 +118,7 @@ class EngineQuery:
     offset: int = 0
     limit: int = 10
     facets: bool = False
+    count: bool = True  # exact total of matches (costly in Whoosh on broad queries)
 
     @property
     def matches_everything(self) -> bool:
@@ -164,6 +165,10 @@ class Engine(Protocol):
         """Remove documents by id and commit; unknown ids are ignored."""
 
     def search(self, query: EngineQuery) -> EngineResults: ...
+
+    def rescore(self, concepts: Sequence[Concept], ids: Sequence[str]) -> dict[str, float]:
+        """What the given concepts (scored as `should` clauses) add to each given document;
+        documents matching none are left out. For re-ranking a short list cheaply."""
 
     def doc_frequency(self, term: str) -> int:
         """Documents containing the analyzed term in any text field (upper bound is fine)."""

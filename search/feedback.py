@@ -4,13 +4,14 @@ A Rocchio/RM3-style step that works with any engine: the top documents of a firs
 give a word distribution (each weighted by its score, then by idf); the strongest new
 words that at least MIN_SUPPORT of those documents share join the query, carrying
 `weight` of its total mass. Requiring support keeps one odd document from steering the
-query. Questions use it, not one- or two-word lookups (docs/search.md has the figures).
+query. The added words re-rank the first pass's top results (the engine scores just those
+documents), which on Cranfield and CISI gives the same nDCG@10 as a second full search
+at a fraction of its cost. Questions use it, not one- or two-word lookups.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import replace
 from typing import Callable, Sequence
 
 from search.engine import Concept, EngineQuery, TermQuery
@@ -33,12 +34,13 @@ def _mass(concept: Concept, idf: Callable[[str], float], known: Callable[[str], 
     return concept.weight * alt.boost * idf(term) if known(term) else 0.0
 
 
-def expand(query: EngineQuery, documents: Sequence[tuple[Counter[str], float]], idf: Callable[[str], float],
-           known: Callable[[str], bool], terms: int, weight: float) -> EngineQuery:
-    """The query with up to `terms` feedback words from (term counts, score) of top documents."""
+def expansion(query: EngineQuery, documents: Sequence[tuple[Counter[str], float]], idf: Callable[[str], float],
+              known: Callable[[str], bool], terms: int, weight: float) -> tuple[Concept, ...]:
+    """Up to `terms` feedback words (as concepts on the query's own score scale) from the
+    (term counts, score) of its top documents."""
     total_score = sum(score for _, score in documents)
     if not documents or total_score <= 0 or terms <= 0 or weight <= 0:
-        return query
+        return ()
     distribution: dict[str, float] = defaultdict(float)
     support: Counter[str] = Counter()
     for counts, score in documents:
@@ -56,9 +58,8 @@ def expand(query: EngineQuery, documents: Sequence[tuple[Counter[str], float]], 
     feedback_mass = sum(s for s, _ in scored)
     query_mass = sum(_mass(c, idf, known) for c in query.should)
     if not scored or feedback_mass <= 0 or query_mass <= 0:
-        return query
+        return ()
     # Engines multiply each boost by the term's idf; divide it out so each added word
     # carries exactly its share of the feedback mass.
     ratio = weight / (1 - weight) * query_mass / feedback_mass
-    added = tuple(Concept((TermQuery(t, 1.0),), ratio * s / idf(t)) for s, t in scored)
-    return replace(query, should=query.should + added)
+    return tuple(Concept((TermQuery(t, 1.0),), ratio * s / idf(t)) for s, t in scored)

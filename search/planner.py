@@ -34,7 +34,8 @@ class Vocabulary(Protocol):
 @dataclass(frozen=True)
 class Tuning:
     synonym_weight: float = 0.9  # an expansion counts a little less than the reader's own word
-    max_terms: int = 32  # long questions keep their most discriminative terms
+    max_terms: int = 32  # long questions keep their most discriminative terms...
+    max_postings: int = 1_000_000  # ...and only as many common ones as this budget of postings allows
 
 
 @dataclass(frozen=True)
@@ -148,14 +149,40 @@ class Planner:
         return concepts
 
     def _prune(self, concepts: list[Concept]) -> list[Concept]:
-        """Keep the `max_terms` most discriminative concepts of a long question."""
-        if len(concepts) <= self.tuning.max_terms:
-            return concepts
+        return prune(concepts, self.doc_frequency, self.doc_count, self.tuning.max_terms, self.tuning.max_postings)
 
-        def idf(concept: Concept) -> float:
-            alt = concept.alternatives[0]
-            term = alt.term if isinstance(alt, TermQuery) else max(alt.terms, key=len)
-            return concept.weight * bm25_idf(self.doc_frequency(term), self.doc_count)
 
-        keep = set(sorted(range(len(concepts)), key=lambda i: -idf(concepts[i]))[: self.tuning.max_terms])
-        return [c for i, c in enumerate(concepts) if i in keep]
+MIN_KEPT = 3
+
+
+def _terms(concept: Concept) -> list[str]:
+    return [t for alt in concept.alternatives for t in ((alt.term,) if isinstance(alt, TermQuery) else alt.terms)]
+
+
+def prune(concepts: list[Concept], doc_frequency: Callable[[str], int], doc_count: int, max_terms: int,
+          max_postings: int) -> list[Concept]:
+    """Keep a long question's most discriminative concepts within a cost budget.
+
+    Concepts are taken in order of weight x idf; each costs the postings its terms walk
+    (their document frequencies). Rare words are both the most telling and the cheapest,
+    so on a small index everything fits and on a large one the common words go first."""
+    if len(concepts) <= MIN_KEPT:
+        return concepts
+    frequencies = {t: doc_frequency(t) for c in concepts for t in _terms(c)}
+
+    def value(concept: Concept) -> float:
+        alt = concept.alternatives[0]
+        term = alt.term if isinstance(alt, TermQuery) else max(alt.terms, key=len)
+        return concept.weight * alt.boost * bm25_idf(frequencies[term], doc_count)
+
+    keep: set[int] = set()
+    spent = 0
+    for index in sorted(range(len(concepts)), key=lambda i: -value(concepts[i])):
+        cost = sum(frequencies[t] for t in _terms(concepts[index]))
+        if len(keep) >= max_terms:
+            break
+        if len(keep) >= MIN_KEPT and spent + cost > max_postings:
+            continue
+        keep.add(index)
+        spent += cost
+    return [c for i, c in enumerate(concepts) if i in keep]

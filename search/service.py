@@ -21,7 +21,7 @@ from search import analysis
 from search.article import Article, reading_text
 from search.config import Settings
 from search import analysis, feedback
-from search.engine import Engine, EngineQuery, EngineResults, IndexDoc, Ranking, bm25_idf, open_engine
+from search.engine import Engine, EngineHit, EngineQuery, EngineResults, IndexDoc, Ranking, bm25_idf, open_engine
 from search.highlight import Highlighter
 from search.planner import Plan, Planner, Tuning
 from search.query import ParsedQuery, clean, parse
@@ -34,6 +34,7 @@ from search.versions import Layout, read_manifest
 log = logging.getLogger(__name__)
 
 FEW_RESULTS = 3  # below this, a "did you mean" correction is searched automatically
+FEEDBACK_POOL = 100  # pseudo-relevance feedback re-ranks this many first-pass results
 SUGGEST_LIMIT = 8
 CONFIG_CHECK_SECONDS = 1.0
 
@@ -273,7 +274,8 @@ class SearchService:
         return response
 
     def _planner(self, snap: _Snapshot) -> Planner:
-        tuning = Tuning(synonym_weight=self.settings.search_synonym_weight, max_terms=self.settings.search_max_terms)
+        tuning = Tuning(synonym_weight=self.settings.search_synonym_weight, max_terms=self.settings.search_max_terms,
+                        max_postings=self.settings.search_max_postings)
         return Planner(self._synonyms.get(), snap.store, snap.engine.doc_frequency, snap.engine.doc_count(), tuning)
 
     def rank(self, q: str, limit: int = 1000, operators: bool = True) -> list[str]:
@@ -287,24 +289,33 @@ class SearchService:
         plan = self._planner(snap).plan(text, parsed, limit=limit)
         if plan.query.matches_everything:
             return []
-        return [hit.id for hit in snap.engine.search(self._with_feedback(snap, plan.query)).hits]
+        return [hit.id for hit in self._ranked(snap, replace(plan.query, count=False)).hits]
 
-    def _with_feedback(self, snap: _Snapshot, query: EngineQuery) -> EngineQuery:
-        """The query expanded by pseudo-relevance feedback, when it is a question worth it."""
+    def _ranked(self, snap: _Snapshot, query: EngineQuery) -> EngineResults:
+        """Engine results; for questions, re-ranked by pseudo-relevance feedback."""
         s = self.settings
         if (s.search_feedback_docs <= 0 or query.sort != "relevance" or query.must
                 or len(query.should) < s.search_feedback_min_terms
                 or snap.engine.doc_count() < s.search_feedback_min_index):
-            return query
-        first = snap.engine.search(replace(query, offset=0, limit=s.search_feedback_docs, facets=False))
-        articles = snap.store.articles(h.id for h in first.hits)
+            return snap.engine.search(query)
+        window = query.offset + query.limit
+        pool = max(FEEDBACK_POOL, window)
+        first = snap.engine.search(replace(query, offset=0, limit=pool))
+        top = first.hits[: s.search_feedback_docs]
+        articles = snap.store.articles(h.id for h in top)
         weights = snap.manifest["field_weights"]
         documents = [(IndexDoc.from_article(articles[h.id], weights).term_counts(), h.score)
-                     for h in first.hits if h.id in articles]
+                     for h in top if h.id in articles]
         doc_count = snap.engine.doc_count()
         frequency = snap.engine.doc_frequency
-        return feedback.expand(query, documents, lambda t: bm25_idf(frequency(t), doc_count),
-                               lambda t: frequency(t) > 0, s.search_feedback_terms, s.search_feedback_weight)
+        added = feedback.expansion(query, documents, lambda t: bm25_idf(frequency(t), doc_count),
+                                   lambda t: frequency(t) > 0, s.search_feedback_terms, s.search_feedback_weight)
+        if not added:
+            return replace(first, hits=first.hits[query.offset:window])
+        extra = snap.engine.rescore(added, [h.id for h in first.hits])
+        rescored = sorted((EngineHit(h.id, h.score + extra.get(h.id, 0.0)) for h in first.hits),
+                          key=lambda h: -h.score)
+        return replace(first, hits=rescored[query.offset:window])
 
     def _search(self, snap: _Snapshot, text: str, parsed: ParsedQuery, request: SearchRequest) -> SearchResponse:
         planner = self._planner(snap)
@@ -315,13 +326,13 @@ class SearchService:
             # Only stop words or exclusions: nothing to rank by, so nothing to show.
             return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
                                   version=snap.name)
-        results = snap.engine.search(self._with_feedback(snap, plan.query))
+        results = self._ranked(snap, plan.query)
         corrected = plan.corrected
         suggestion = plan.suggestion
         if suggestion and results.total < FEW_RESULTS:
             # Few results for a rare word next to a common one: search the common one.
             alternative = planner.plan(suggestion, parse(suggestion), spelling=False, **options)
-            alt_results = snap.engine.search(self._with_feedback(snap, alternative.query))
+            alt_results = self._ranked(snap, alternative.query)
             if alt_results.total > results.total:
                 plan, results, corrected, suggestion = alternative, alt_results, suggestion, None
 

@@ -151,8 +151,8 @@ class TantivyEngine:
             total, page = self._by_date(searcher, matching, query)
             hits = [EngineHit(self._id(searcher, address), 0.0) for address in page]
         else:
-            result = searcher.search(matching, self._window(query))
-            total = result.count
+            result = searcher.search(matching, self._window(query), count=query.count)
+            total = result.count if query.count else len(result.hits)
             hits = [EngineHit(self._id(searcher, address), float(score))
                     for score, address in result.hits[query.offset:query.offset + query.limit]]
         facets = {}
@@ -168,6 +168,16 @@ class TantivyEngine:
     @staticmethod
     def _id(searcher: tantivy.Searcher, address: tantivy.DocAddress) -> str:
         return searcher.doc(address)["id"][0]
+
+    def rescore(self, concepts: Sequence[Concept], ids: Sequence[str]) -> dict[str, float]:
+        if not concepts or not ids:
+            return {}
+        searcher = self._searcher
+        listed = _unscored(Query.term_set_query(self._schema, "id", list(ids)))
+        scored = [(Occur.Should, self._concept(c)) for c in concepts]
+        query = Query.boolean_query([(Occur.Must, listed), (Occur.Must, Query.boolean_query(scored))])
+        result = searcher.search(query, len(ids), count=False)
+        return {self._id(searcher, address): float(score) for score, address in result.hits}
 
     def _by_date(self, searcher: tantivy.Searcher, matching: Query,
                  query: EngineQuery) -> tuple[int, list[tantivy.DocAddress]]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
-from collections import Counter
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
+import numpy as np
+import scipy.sparse as sp
 from whoosh import index as whoosh_index
 from whoosh.codec.whoosh3 import W3Codec, W3Segment
 from whoosh import query as wq
@@ -25,11 +27,13 @@ from search.engine import (
     IndexDoc,
     PhraseQuery,
     Ranking,
+    TermQuery,
     bm25_idf,
 )
 
 INDEX_NAME = "kindred"
 BULK_LIMIT_MB = 256
+DOCSET_CACHE_TERMS = 20_000
 
 
 class KindredAnalyzer(Tokenizer):
@@ -147,7 +151,8 @@ class WhooshEngine:
         self._ranking = ranking
         self._weighting = LuceneBM25(B=ranking.b, K1=ranking.k1)
         self._searcher = ix.searcher(weighting=self._weighting)
-        self._doc_tags: dict[int, list[str]] | None = None
+        self._docsets: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._labels: tuple[sp.csr_matrix, list[str], sp.csr_matrix, list[str]] | None = None
 
     @classmethod
     def create(cls, path: Path, ranking: Ranking) -> "WhooshEngine":
@@ -205,7 +210,8 @@ class WhooshEngine:
         # Not Searcher.refresh(): its segment reuse misses new deletions in a kept
         # segment and fails on an empty index. Commits are rare; reopening is cheap.
         self._searcher = self._ix.searcher(weighting=self._weighting)
-        self._doc_tags = None
+        self._docsets.clear()
+        self._labels = None
         old.close()
 
     def doc_count(self) -> int:
@@ -225,8 +231,6 @@ class WhooshEngine:
             kwargs["mask"] = mask
         if query.sort == "date":
             kwargs["sortedby"] = [sorting.FieldFacet("published", reverse=True), sorting.ScoreFacet()]
-        if query.facets:
-            kwargs["groupedby"] = {"category": sorting.FieldFacet("category", maptype=sorting.Count)}
         results = searcher.search(self._query(query), **kwargs)
         by_relevance = query.sort == "relevance"
         hits = [
@@ -234,24 +238,118 @@ class WhooshEngine:
             EngineHit(searcher.stored_fields(docnum)["id"], float(score) if by_relevance else 0.0)
             for score, docnum in results.top_n[query.offset:query.offset + query.limit]
         ]
-        facets = {}
-        if query.facets:
-            facets["category"] = _ranked(results.groups("category").items())
-            facets["tags"] = _ranked(self._tag_counts(results.docs()))
-        return EngineResults(hits=hits, total=len(results), facets=facets)
+        if not (query.count or query.facets):
+            return EngineResults(hits=hits, total=results.scored_length())
+        # Counting and faceting need every match. Whoosh finds them by walking the query's
+        # matchers a second time, slowly; word queries get them from cached postings instead.
+        matches = self._matching_docs(query)
+        if matches is None:
+            matches = np.fromiter(results.docs(), dtype=np.int64)
+        facets = self._facets(matches) if query.facets else {}
+        return EngineResults(hits=hits, total=len(matches), facets=facets)
 
-    def _tag_counts(self, docnums: Iterable[int]) -> Iterable[tuple[str, int]]:
-        # Whoosh's overlapping facets need term vectors, which break on segments without
-        # tags; instead keep each document's tags, read once per searcher.
-        if self._doc_tags is None:
+    def rescore(self, concepts: Sequence[Concept], ids: Sequence[str]) -> dict[str, float]:
+        searcher = self._searcher
+        docnums = {}
+        for doc_id in ids:
+            docnum = searcher.document_number(id=doc_id)
+            if docnum is not None:
+                docnums[docnum] = doc_id
+        if not concepts or not docnums:
+            return {}
+        query = wq.Or([self._concept(c) for c in concepts]) if len(concepts) > 1 else self._concept(concepts[0])
+        matcher = query.matcher(searcher, searcher.context())
+        scores: dict[str, float] = {}
+        # Skipping straight to each listed document reads a few blocks, not whole posting lists.
+        for docnum in sorted(docnums):
+            if not matcher.is_active():
+                break
+            matcher.skip_to(docnum)
+            if matcher.is_active() and matcher.id() == docnum:
+                scores[docnums[docnum]] = float(matcher.score())
+        return scores
+
+    # Match sets for counts and facets ---------------------------------------------------
+
+    def _docs(self, field: str, term: str) -> np.ndarray:
+        """Sorted live document numbers containing term (cached per searcher, LRU)."""
+        key = (field, term)
+        cached = self._docsets.get(key)
+        if cached is not None:
+            self._docsets.move_to_end(key)
+            return cached
+        reader = self._searcher.reader()
+        if reader.doc_frequency(field, term):
+            docs = np.fromiter(reader.postings(field, term).all_ids(), dtype=np.int64)
+        else:
+            docs = np.zeros(0, dtype=np.int64)
+        self._docsets[key] = docs
+        if len(self._docsets) > DOCSET_CACHE_TERMS:
+            self._docsets.popitem(last=False)
+        return docs
+
+    def _all_docs(self) -> np.ndarray:
+        key = ("", "")
+        if key not in self._docsets:
+            self._docsets[key] = np.fromiter(self._searcher.reader().all_doc_ids(), dtype=np.int64)
+        return self._docsets[key]
+
+    def _union(self, field: str, terms: Iterable[str]) -> np.ndarray:
+        arrays = [self._docs(field, t) for t in terms]
+        return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.int64)
+
+    @staticmethod
+    def _words(concepts: Sequence[Concept]) -> list[str] | None:
+        """The single words of word-only concepts; None when a phrase needs positions."""
+        words = []
+        for concept in concepts:
+            for alt in concept.alternatives:
+                terms = (alt.term,) if isinstance(alt, TermQuery) else alt.terms
+                if len(terms) != 1:
+                    return None
+                words.append(terms[0])
+        return words
+
+    def _matching_docs(self, query: EngineQuery) -> np.ndarray | None:
+        should, excluded = self._words(query.should), self._words(query.must_not)
+        if query.must or should is None or excluded is None:
+            return None
+        docs = self._union("content", should) if should else self._all_docs()
+        if query.categories:
+            docs = np.intersect1d(docs, self._union("category", query.categories), assume_unique=True)
+        for tag in query.tags:
+            docs = np.intersect1d(docs, self._docs("tags", tag), assume_unique=True)
+        removed = [self._union("content", excluded), self._union("category", query.not_categories),
+                   self._union("tags", query.not_tags)]
+        return np.setdiff1d(docs, np.concatenate(removed), assume_unique=True)
+
+    def _label_matrices(self) -> tuple[sp.csr_matrix, list[str], sp.csr_matrix, list[str]]:
+        """Documents x categories and documents x tags, read once per searcher."""
+        if self._labels is None:
             reader = self._searcher.reader()
-            doc_tags: dict[int, list[str]] = {}
-            for tag in reader.field_terms("tags"):
-                for docnum in reader.postings("tags", tag).all_ids():
-                    doc_tags.setdefault(docnum, []).append(tag)
-            self._doc_tags = doc_tags
-        doc_tags = self._doc_tags
-        return Counter(tag for docnum in docnums for tag in doc_tags.get(docnum, ())).items()
+            size = self._searcher.doc_count_all()
+            built = []
+            for field in ("category", "tags"):
+                names = [t.decode() if isinstance(t, bytes) else t for t in reader.field_terms(field)]
+                rows, cols = [], []
+                for col, name in enumerate(names):
+                    docs = self._docs(field, name)
+                    rows.append(docs)
+                    cols.append(np.full(len(docs), col))
+                data = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+                matrix = sp.csr_matrix((np.ones(len(data), dtype=np.int32),
+                                        (data, np.concatenate(cols) if cols else data)), shape=(size, len(names)))
+                built += [matrix, names]
+            self._labels = tuple(built)
+        return self._labels
+
+    def _facets(self, docs: np.ndarray) -> dict[str, list[tuple[str, int]]]:
+        categories, category_names, tags, tag_names = self._label_matrices()
+        out = {}
+        for name, matrix, names in (("category", categories, category_names), ("tags", tags, tag_names)):
+            counts = np.asarray(matrix[docs].sum(axis=0)).ravel() if len(docs) else np.zeros(len(names))
+            out[name] = _ranked((names[i], int(n)) for i, n in enumerate(counts) if n)
+        return out
 
     def close(self) -> None:
         self._searcher.close()

@@ -34,7 +34,7 @@ from search.versions import Layout, read_manifest
 log = logging.getLogger(__name__)
 
 FEW_RESULTS = 3  # below this, a "did you mean" correction is searched automatically
-FEEDBACK_POOL = 100  # pseudo-relevance feedback re-ranks this many first-pass results
+FEEDBACK_POOL = 50  # pseudo-relevance feedback re-ranks this many first-pass results
 SUGGEST_LIMIT = 8
 CONFIG_CHECK_SECONDS = 1.0
 

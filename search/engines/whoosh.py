@@ -255,18 +255,24 @@ class WhooshEngine:
             docnum = searcher.document_number(id=doc_id)
             if docnum is not None:
                 docnums[docnum] = doc_id
-        if not concepts or not docnums:
-            return {}
-        query = wq.Or([self._concept(c) for c in concepts]) if len(concepts) > 1 else self._concept(concepts[0])
-        matcher = query.matcher(searcher, searcher.context())
+        listed = np.fromiter(sorted(docnums), dtype=np.int64)
         scores: dict[str, float] = {}
-        # Skipping straight to each listed document reads a few blocks, not whole posting lists.
-        for docnum in sorted(docnums):
-            if not matcher.is_active():
-                break
-            matcher.skip_to(docnum)
-            if matcher.is_active() and matcher.id() == docnum:
-                scores[docnums[docnum]] = float(matcher.score())
+        context = searcher.context()
+        for concept in concepts:
+            # Only the listed documents that hold the word are visited, each by skipping
+            # straight to it: a few posting blocks read instead of whole lists.
+            words = self._words([concept])
+            present = listed if words is None else np.intersect1d(listed, self._union("content", words))
+            if not len(present):
+                continue
+            matcher = self._concept(concept).matcher(searcher, context)
+            for docnum in present.tolist():
+                if not matcher.is_active():
+                    break
+                matcher.skip_to(docnum)
+                if matcher.is_active() and matcher.id() == docnum:
+                    doc_id = docnums[docnum]
+                    scores[doc_id] = scores.get(doc_id, 0.0) + float(matcher.score())
         return scores
 
     # Match sets for counts and facets ---------------------------------------------------

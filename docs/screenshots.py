@@ -10,8 +10,13 @@ Playwright (never `playwright install`).
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import random
 import sys
 import tempfile
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,6 +27,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 from tests.browser.servers import (  # noqa: E402
     CHROMIUM_LAUNCH, WIDGET_ARTICLE, Servers, build_sample_index, sample_site_settings, start_servers,
 )
+from web.analytics import connect  # noqa: E402
 
 OUT = REPO / "docs" / "img"
 DESKTOP = {"width": 1280, "height": 860}
@@ -84,16 +90,71 @@ def take_all(browser: Browser, servers: Servers) -> None:
     shoot(page, "mobile.png")
 
 
+ADMIN_TOKEN = "screenshot-token"
+# A month of searches for the dashboard picture: the chart needs history that a fresh demo
+# does not have, so earlier days are written straight into the analytics database.
+HISTORY_QUERIES = [("ketamine", 9), ("weed calories", 7), ("naloxone", 6), ("molly", 5), ("relapse", 4),
+                   ("cbd vs thc", 4), ("fentanyl test strips", 3), ("alcohol withdrawal", 3),
+                   ("kombucha hangover", 2), ("nitrous oxide", 2), ("gabapentin", 2)]
+NO_RESULTS = {"kombucha hangover", "nitrous oxide"}
+
+
+def seed_history(db: Path) -> None:
+    rng = random.Random(7)
+    conn = connect(db)
+    now = dt.datetime.now(dt.timezone.utc)
+    with conn:
+        for days_ago in range(29, 0, -1):
+            day = now - dt.timedelta(days=days_ago)
+            for query, weight in HISTORY_QUERIES:
+                for _ in range(rng.randint(0, weight)):
+                    at = (day + dt.timedelta(minutes=rng.randint(0, 1000))).isoformat(timespec="milliseconds")
+                    results = 0 if query in NO_RESULTS else rng.randint(3, 12)
+                    conn.execute("INSERT INTO searches VALUES (?, ?, '{}', ?, ?, 1, ?)",
+                                 (at, query, results, rng.uniform(3, 25), f"s{rng.randint(0, 400):032x}"[-32:]))
+                    if results and rng.random() < 0.45:
+                        conn.execute("INSERT INTO clicks VALUES (?, 'result', ?, NULL, ?, ?, NULL)",
+                                     (at, query, "ketamine-addiction-treatment", rng.choice((1, 1, 1, 2, 3))))
+    conn.close()
+
+
+def todays_session(kindred_url: str) -> None:
+    """Today's figures come from real requests, as a reader's visit makes them."""
+    for query in ("ketamine", "molly", "kombucha hangover", "naloxone"):
+        urllib.request.urlopen(f"{kindred_url}/api/v1/search?q={urllib.parse.quote(query)}").read()
+    events = [
+        {"type": "widget_impression", "source": WIDGET_ARTICLE,
+         "targets": ["what-is-an-eighth", "cbd-vs-thc", "cannabis-edibles-onset", "history-of-cannabis-smoking"]},
+        {"type": "widget_click", "source": WIDGET_ARTICLE, "target": "cbd-vs-thc", "position": 2},
+    ] * 3
+    for event in events:
+        request = urllib.request.Request(f"{kindred_url}/api/v1/events", data=json.dumps(event).encode(),
+                                         headers={"Content-Type": "text/plain"}, method="POST")
+        urllib.request.urlopen(request).read()
+
+
+def dashboard(browser: Browser, kindred_url: str) -> None:
+    page = new_page(browser, {"width": 1280, "height": 1000})
+    page.goto(f"{kindred_url}/admin/login")
+    page.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.locator(".stats").wait_for()
+    shoot(page, "dashboard.png", full_page=True)
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kindred-screenshots-") as tmp:
-        settings = build_sample_index(sample_site_settings(Path(tmp)))
+        settings = build_sample_index(sample_site_settings(Path(tmp)).replace(admin_token=ADMIN_TOKEN))
+        seed_history(settings.analytics_db)
         servers = start_servers(settings, Path(tmp))
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(**CHROMIUM_LAUNCH)
                 try:
                     take_all(browser, servers)
+                    todays_session(servers.kindred.url)
+                    dashboard(browser, servers.kindred.url)
                 finally:
                     browser.close()
         finally:

@@ -112,3 +112,15 @@ def test_disabled_analytics_records_nothing(tmp_path, sample_index):
     app = create_app(settings)
     app.test_client().get("/search?q=ketamine")
     assert not (tmp_path / "off.sqlite").exists()
+
+
+def test_empty_result_page_offers_what_readers_click_most(sample_settings, tmp_path):
+    settings = sample_settings.replace(analytics_db=tmp_path / "a.sqlite")
+    app = create_app(settings)
+    client = app.test_client()
+    for target in ("cbd-vs-thc", "cbd-vs-thc", "what-is-an-eighth", "naloxone-how-to-respond-to-an-overdose"):
+        client.post("/api/v1/events", json={"type": "result_click", "query": "x", "target": target, "position": 1})
+    app.extensions["kindred.analytics"].flush()
+    html = client.get("/search?q=zzyzx qqvqq").get_data(as_text=True)
+    assert "Popular articles" in html
+    assert html.index("CBD vs THC") < html.index("What Is an Eighth")

@@ -195,6 +195,24 @@ class Analytics:
         time.sleep(0.1 if self._thread else 0)  # let the last batch commit
 
 
+def popular(path: Path, days: int = 30, limit: int = 5) -> list[str]:
+    """Ids of the articles readers clicked most (results and widget), most first."""
+    if not path.exists():
+        return []
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec="milliseconds")
+    try:
+        conn = connect(path)
+        try:
+            found = conn.execute("SELECT target FROM clicks WHERE at >= ? GROUP BY target ORDER BY count(*) DESC, "
+                                 "target LIMIT ?", (since, limit)).fetchall()
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError) as exc:
+        log.warning("could not read popular articles (%s)", exc)
+        return []
+    return [row[0] for row in found]
+
+
 def purge(path: Path, days: int) -> int:
     """Delete events older than `days`; returns how many rows went."""
     cutoff = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec="milliseconds")

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from search.article import Article, InvalidArticle
 from search.service import Hit, RelatedItem, SearchRequest
-from web.context import absolute_url, indexer, search_service, settings
+from web.context import absolute_url, article_link, image_link, indexer, search_service, settings
 from web.errors import ApiError
 from web.http import allow_cors, bool_arg, cacheable, int_arg, require_admin, session_id
 
@@ -47,7 +47,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "title": hit.title,
         "title_html": hit.title_html,
         "snippet": hit.snippet_html,
-        "url": absolute_url(hit.url),
+        "url": article_link(hit.url, hit.id),
         "score": hit.score,
         "category": hit.category,
         "tags": list(hit.tags),
@@ -60,14 +60,14 @@ def related_json(item: RelatedItem) -> dict[str, Any]:
     return {
         "id": item.id,
         "title": item.title,
-        "url": absolute_url(item.url),
+        "url": article_link(item.url, item.id),
         "teaser": item.teaser,
         "score": item.score,
         "kind": item.kind,
         "why": list(item.why),
         "category": item.category,
         "published": item.published.isoformat() if item.published else None,
-        "image": item.image or None,
+        "image": image_link(item.image),
     }
 
 
@@ -118,7 +118,8 @@ def suggest():
     return jsonify({
         "query": q,
         "suggestions": [
-            {"kind": s.kind, "text": s.text, "id": s.id, "url": absolute_url(s.url) if s.url else None}
+            {"kind": s.kind, "text": s.text, "id": s.id,
+             "url": (article_link(s.url, s.id) if s.id else absolute_url(s.url)) if s.url else None}
             for s in suggestions
         ],
     })
@@ -150,7 +151,10 @@ def related_by_url():
     url = request.args.get("url", "")
     if not url:
         raise ApiError(400, "bad_request", "give ?url= (or use /related/<id>)")
-    article = search_service().article_by_url(url)
+    try:
+        article = search_service().article_by_url(url)
+    except ValueError:  # not a URL at all ("http://[")
+        raise ApiError(400, "bad_request", "url is not a valid URL") from None
     if article is None:
         raise ApiError(404, "not_found", "no article with that URL")
     return _related_response(article.id, _related_limit())
@@ -162,7 +166,7 @@ def article(article_id: str):
     if found is None:
         raise ApiError(404, "not_found", f"no article with id {article_id!r}")
     data = found.to_dict()
-    data["url"] = absolute_url(search_service().article_url(found))
+    data["url"] = article_link(search_service().article_url(found), found.id)
     return jsonify(data)
 
 

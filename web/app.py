@@ -11,6 +11,7 @@ from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
 from web import admin, api, errors, headers, metrics, openapi, ops, pages
+from web.http import enforce_body_limit
 from web.analytics import Analytics
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(openapi.blueprint)
     errors.register(app)
+    app.before_request(enforce_body_limit)
     pages.register(app)
     headers.register(app, settings)
     metrics.register(app)

@@ -10,6 +10,7 @@ from functools import wraps
 from typing import Callable
 
 from flask import Request, Response, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from web.context import settings
 from web.errors import ApiError
@@ -90,3 +91,16 @@ def cacheable(response: Response, *parts: object, max_age: int = 300) -> Respons
     response.set_etag(digest)
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
     return response.make_conditional(request)
+
+
+def enforce_body_limit() -> None:
+    """A chunked body (no Content-Length) over max_body_bytes gets 413 like any other.
+
+    Werkzeug checks Content-Length up front, but stops reading a chunked body at the limit
+    without an error, so the handler would see it cut short (and answer a misleading 400).
+    Read it here, within the limit, and look one byte past it."""
+    if request.content_length is not None or request.method not in ("POST", "PUT", "PATCH"):
+        return
+    limit = settings().max_body_bytes
+    if len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge(f"the request body is larger than {limit:,} bytes")

@@ -8,8 +8,9 @@ from flask import Blueprint, Flask, Response, abort, current_app, make_response,
 from markupsafe import Markup
 
 from search.article import blocks
+from web.analytics import popular
 from web.api import record_search, search_request_from_args
-from web.context import absolute_url, search_service, settings
+from web.context import absolute_url, article_link, search_service, settings
 from web.http import allow_cors, cacheable, int_arg, keep_session, session_id
 
 blueprint = Blueprint("pages", __name__)
@@ -24,9 +25,22 @@ def search():
     results = service.search(search_request) if has_query else None
     if results is not None:
         record_search(search_request, results)
-    recent = service.recent(5) if results is None or not results.hits else []
-    html = render_template("search.html", request_=search_request, results=results, recent=recent)
+    suggestions, heading = [], None
+    if results is None or not results.hits:
+        suggestions, heading = _popular_or_recent(results is not None)
+    html = render_template("search.html", request_=search_request, results=results, recent=suggestions,
+                           recent_heading=heading)
     return keep_session(make_response(html), session_id(request))
+
+
+def _popular_or_recent(after_search: bool, limit: int = 5):
+    """What to offer on an empty page: what readers click most, else the newest articles."""
+    service = search_service()
+    popular_ids = popular(settings().resolve(settings().analytics_db), limit=limit)
+    articles = [a for a in (service.article(i) for i in popular_ids) if a is not None]
+    if len(articles) >= 3:
+        return articles, "Popular articles"
+    return service.recent(limit), ("You might be looking for" if after_search else "Latest articles")
 
 
 @blueprint.get("/articles/<path:article_id>")
@@ -91,6 +105,7 @@ def register(app: Flask) -> None:
             "site_name": settings().site_name,
             "url_with": url_with,
             "absolute_url": absolute_url,
+            "article_link": article_link,
             "marked": Markup,  # for our own escaped-then-marked snippets only
             "article_url": search_service().article_url,
         }

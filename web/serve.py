@@ -26,7 +26,12 @@ class _Gunicorn(BaseApplication):
         from web.app import create_app
 
         # Called in each worker after the fork: no index handles shared across processes.
-        return create_app(self._settings)
+        app = create_app(self._settings)
+        try:
+            app.extensions["kindred.search"].version()  # open the index now, not on the first reader's request
+        except Exception as exc:  # no index yet: the health check says so until one is built
+            logging.getLogger(__name__).warning("index not opened at start: %s", exc)
+        return app
 
 
 def _access_log_to_stdout() -> None:
@@ -57,4 +62,7 @@ def run(settings: Settings, dev: bool = False) -> None:
         # gunicorn's control socket lives at one path per user: two instances would fight over it.
         "control_socket_disable": True,
         "accesslog": None,  # our own structured access log (web.headers) replaces gunicorn's
+        # gunicorn's largest request line (its default, 4094 bytes, refuses a 700-character
+        # query in accented letters with an HTML 414 before Kindred can apply its own limit).
+        "limit_request_line": 8190,
     }).run()

@@ -72,27 +72,35 @@ def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 @index_dir_option
 @click.option("--engine", type=click.Choice(["whoosh", "tantivy"]), help="Engine (setting engine).")
 @click.option("--allow-empty", is_flag=True, help="Publish a version even if no article is valid.")
+@click.option("--reset-journal", is_flag=True,
+              help="Forget articles upserted or deleted through the API; index the sources alone.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 @domain_errors
-def index(ctx, paths, index_dir, engine, allow_empty, quiet):
+def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, quiet):
     """Build a new index version from PATHS (files or directories) and switch to it.
 
     Exits with status 1 when any record was rejected; the valid ones are indexed anyway.
     """
     settings = _settings(ctx, index_dir=index_dir, engine=engine)
     indexer = Indexer(settings, progress=not quiet and sys.stderr.isatty())
+    if reset_journal:
+        indexer.journal.clear()
     report = indexer.build(list(paths), allow_empty=allow_empty)
-    for rejected in report.rejected[:MAX_LISTED_REJECTIONS]:
-        click.echo(f"rejected {rejected}", err=True)
-    if len(report.rejected) > MAX_LISTED_REJECTIONS:
-        click.echo(f"... and {len(report.rejected) - MAX_LISTED_REJECTIONS} more", err=True)
+    _report_rejections(report)
     timings = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in report.timings.items())
     click.echo(f"indexed {report.indexed} articles into version {report.version} "
                f"({len(report.rejected)} rejected, {len(report.skipped)} skipped; {timings})")
     if report.rejected:
         click.echo(f"{len(report.rejected)} records rejected", err=True)
         ctx.exit(1)
+
+
+def _report_rejections(report) -> None:
+    for rejected in report.rejected[:MAX_LISTED_REJECTIONS]:
+        click.echo(f"rejected {rejected}", err=True)
+    if len(report.rejected) > MAX_LISTED_REJECTIONS:
+        click.echo(f"... and {len(report.rejected) - MAX_LISTED_REJECTIONS} more", err=True)
 
 
 @main.command()
@@ -137,9 +145,14 @@ def delete(ctx, ids, index_dir):
 @click.pass_context
 @domain_errors
 def reindex(ctx, index_dir):
-    """Rebuild from the sources of the current version (refits related articles)."""
+    """Rebuild from the sources of the current version (refits related articles).
+
+    Exits with status 1 when any record was rejected, like `kindred index`."""
     report = Indexer(_settings(ctx, index_dir=index_dir)).reindex()
+    _report_rejections(report)
     click.echo(f"indexed {report.indexed} articles into version {report.version} ({len(report.rejected)} rejected)")
+    if report.rejected:
+        ctx.exit(1)
 
 
 @main.command()
@@ -313,8 +326,9 @@ def analytics_purge(ctx, days):
     from web.analytics import purge
 
     settings = _settings(ctx)
-    removed = purge(settings.resolve(settings.analytics_db), days or settings.analytics_retention_days)
-    click.echo(f"removed {removed} events older than {days or settings.analytics_retention_days} days")
+    days = settings.analytics_retention_days if days is None else days
+    removed = purge(settings.resolve(settings.analytics_db), days)
+    click.echo(f"removed {removed} events older than {days} days")
 
 
 @main.command("config")

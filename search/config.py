@@ -35,7 +35,7 @@ class Settings:
     # Index and sources
     index_dir: Path = _setting(Path("var/index"), "Directory holding index versions and the `current` pointer.", path=True)
     sources: list = _setting([], "Paths indexed when `kindred index` gets no PATH and by POST /api/v1/reindex.")
-    engine: str = _setting("whoosh", "Search engine: `whoosh` (pure Python, default) or `tantivy` (extra `kindred[tantivy]`).")
+    engine: str = _setting("whoosh", "Search engine: `whoosh` (pure Python, default) or `tantivy` (the `tantivy` extra).")
     write_timeout: float = _setting(30.0, "Seconds a write (upsert, delete, switch) waits for another write to finish.")
     keep_versions: int = _setting(2, "Complete index versions kept on disk (current + previous).")
 

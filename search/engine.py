@@ -199,6 +199,7 @@ def _engine_class(name: str):
         try:
             from search.engines.tantivy import TantivyEngine
         except ImportError as exc:  # the optional extra is not installed
-            raise RuntimeError("engine 'tantivy' needs the extra: pip install 'kindred[tantivy]'") from exc
+            raise RuntimeError("engine 'tantivy' needs the tantivy package: pip install 'tantivy>=0.27' "
+                               "(or install Kindred with its extra: pip install -e '.[tantivy]')") from exc
         return TantivyEngine
     raise ValueError(f"unknown engine {name!r}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from search import analysis
-from search.article import Article, reading_text
+from search.article import Article, reading_text, slugify
 from search.config import Settings
 from search import analysis, feedback
 from search.engine import Engine, EngineHit, EngineQuery, EngineResults, IndexDoc, Ranking, bm25_idf, open_engine
@@ -255,10 +255,11 @@ class SearchService:
         snap = self._current()
         text = clean(request.q)
         parsed = parse(text)
+        # Filters from links and forms may be labels ("Harm Reduction") or keys ("harm-reduction").
         parsed = replace(
             parsed,
-            categories=tuple(dict.fromkeys(parsed.categories + request.categories)),
-            tags=tuple(dict.fromkeys(parsed.tags + request.tags)),
+            categories=tuple(dict.fromkeys(parsed.categories + tuple(slugify(c) for c in request.categories))),
+            tags=tuple(dict.fromkeys(parsed.tags + tuple(slugify(t) for t in request.tags))),
         )
         if not parsed.has_terms and not (parsed.categories or parsed.tags):
             return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
@@ -341,7 +342,7 @@ class SearchService:
         hits = self._hits(snap, plan, results, pins)
         return SearchResponse(
             query=text,
-            total=results.total + sum(1 for h in hits if h.pinned),
+            total=results.total,  # pinned articles are shown on top of page 1, not counted again
             page=request.page,
             per_page=request.per_page,
             hits=hits,

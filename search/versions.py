@@ -3,7 +3,7 @@
     var/index/
       current -> versions/20261125T101500-3f2a      (symlink, replaced atomically)
       versions/20261125T101500-3f2a/
-        manifest.json   engine/   store.sqlite   related/
+        manifest.json   engine/   store.sqlite (articles, lexicon, related lists and model)
       versions/.build-<name>/                       (in progress; removed if abandoned)
 
 A version is complete once its directory has been renamed out of `.build-*`; the pointer

@@ -58,3 +58,19 @@ def test_upsert_and_delete_commands(tmp_path):
 def test_console_script_runs_as_a_process(tmp_path):
     result = subprocess.run([sys.executable, "-m", "kindred", "--help"], capture_output=True, text=True, check=True)
     assert "index" in result.stdout and "serve" in result.stdout
+
+
+def test_reindex_reports_rejections_and_reset_journal_forgets_api_writes(tmp_path):
+    index_dir = str(tmp_path / "idx")
+    source = tmp_path / "a.jsonl"
+    source.write_text('{"id": "a", "title": "Alcohol and sleep"}\n{"id": "b", "title"\n')
+    assert run("index", str(source), "--index-dir", index_dir).exit_code == 1
+    result = CliRunner().invoke(main, ["reindex", "--index-dir", index_dir])
+    assert result.exit_code == 1 and "a.jsonl:2" in result.stderr
+
+    api_article = write_jsonl(tmp_path / "api.jsonl", [{"id": "api", "title": "Naloxone from the API"}])
+    run("upsert", str(api_article), "--index-dir", index_dir)
+    run("index", str(source), "--index-dir", index_dir)
+    assert json.loads(run("search", "naloxone", "--json", "--index-dir", index_dir).output)["total"] == 1
+    run("index", str(source), "--index-dir", index_dir, "--reset-journal")
+    assert json.loads(run("search", "naloxone", "--json", "--index-dir", index_dir).output)["total"] == 0

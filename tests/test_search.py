@@ -137,3 +137,21 @@ def test_any_query_string_is_answered(service, text):
     assert response.total >= 0
     for hit in response.hits:
         assert "<script" not in hit.snippet_html and "<script" not in hit.title_html
+
+
+def test_filters_accept_labels_as_well_as_keys(service):
+    by_label = search(service, "", categories=("Harm Reduction",))
+    by_key = search(service, "", categories=("harm-reduction",))
+    assert by_label.total == by_key.total > 0
+
+
+def test_totals_match_the_hits_with_phrases_and_exclusions(service):
+    response = search(service, '"fentanyl test strips" -naloxone', per_page=50)
+    assert response.total == len(response.hits)
+
+
+def test_pinned_articles_are_not_counted_twice(service):
+    pages = [search(service, "naloxone", per_page=5, page=p) for p in (1, 2, 3, 4)]
+    assert len({p.total for p in pages}) == 1
+    seen = {h.id for p in pages for h in p.hits}
+    assert len(seen) == pages[0].total

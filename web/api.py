@@ -201,7 +201,7 @@ def _articles_from_body() -> list[Article]:
     if len(records) > settings().max_batch_size:
         raise ApiError(413, "batch_too_large", f"at most {settings().max_batch_size} articles per request")
     articles, problems = [], []
-    for number, record in enumerate(records):
+    for number, record in enumerate(records, start=1):
         try:
             articles.append(Article.from_mapping(record))
         except InvalidArticle as exc:

@@ -24,7 +24,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Editor sessions are signed with a key derived from the admin token: changing the
     # token signs every editor out.
     app.secret_key = hashlib.sha256(f"kindred-session:{settings.admin_token}".encode()).hexdigest()
-    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=settings.site_url.startswith("https://"))
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     app.extensions["kindred.settings"] = settings

@@ -48,7 +48,8 @@ def run(settings: Settings, dev: bool = False) -> None:
     if dev:
         from web.app import create_app
 
-        create_app(settings).run(host=settings.host, port=settings.port, debug=True, use_reloader=False)
+        # No debugger: it runs code for whoever reaches it.
+        create_app(settings).run(host=settings.host, port=settings.port, debug=False, use_reloader=False)
         return
     # Workers share their metrics through files here; prometheus_client reads the
     # variable when first imported, so it is set before any worker imports web.app.

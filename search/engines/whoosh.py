@@ -244,7 +244,13 @@ class WhooshEngine:
         # matchers a second time, slowly; word queries get them from cached postings instead.
         matches = self._matching_docs(query)
         if matches is None:
-            matches = np.fromiter(results.docs(), dtype=np.int64)
+            # Phrases need positions: let Whoosh walk it (Results.docs() would ignore the mask).
+            every = self._query(query)
+            if flt is not None:
+                every = wq.And([every, flt])
+            if mask is not None:
+                every = wq.AndNot(every, mask)
+            matches = np.fromiter(searcher.docs_for_query(every), dtype=np.int64)
         facets = self._facets(matches) if query.facets else {}
         return EngineResults(hits=hits, total=len(matches), facets=facets)
 

@@ -1,7 +1,11 @@
 // Tell the embedding page our height so the iframe fits its content, and report clicks.
 (function () {
   "use strict";
-  function post() { parent.postMessage({ kindred: "resize", height: document.documentElement.scrollHeight }, "*"); }
+  // The content's own height (the document's would never drop below the frame's).
+  function post() {
+    var height = Math.ceil(document.body.getBoundingClientRect().height);
+    parent.postMessage({ kindred: "resize", height: height }, "*");
+  }
   addEventListener("load", post);
   addEventListener("resize", post);
   var list = document.querySelector("[data-events]");

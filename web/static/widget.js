@@ -60,10 +60,12 @@
     host.setAttribute("data-kindred-state", "loading");
     var id = host.getAttribute("data-kindred-related");
     var url = host.getAttribute("data-kindred-related-url");
-    var limit = parseInt(host.getAttribute("data-kindred-limit") || "5", 10) || 5;
+    // Without data-kindred-limit the server's related_limit setting decides.
+    var limit = parseInt(host.getAttribute("data-kindred-limit"), 10);
+    var query = limit > 0 ? "limit=" + limit + "&" : "";
     var endpoint = id
-      ? base + "api/v1/related/" + encodeURIComponent(id) + "?limit=" + limit
-      : base + "api/v1/related?limit=" + limit + "&url=" + encodeURIComponent(url || location.href);
+      ? base + "api/v1/related/" + encodeURIComponent(id) + "?" + query
+      : base + "api/v1/related?" + query + "url=" + encodeURIComponent(url || location.href);
     fetch(endpoint, { credentials: "omit" })
       .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
       .then(function (data) { render(host, data); })

@@ -27,6 +27,7 @@ from indexer.locks import file_lock
 from indexer.related import Neighbor, RelatedModel, RelatedPolicy, recency_pools
 from indexer.related_state import RelatedState
 from indexer.sources import Record, Rejected, Skipped, read_paths
+from indexer.sources.records import check_storable
 from search import analysis
 from search.article import Article
 from search.config import Settings
@@ -200,6 +201,7 @@ class Indexer:
 
     def upsert(self, articles: Sequence[Article]) -> UpdateReport:
         articles = list({a.id: a for a in articles}.values())
+        check_storable(articles)  # InvalidArticle before anything is written
         with file_lock(self.layout.write_lock, self.settings.write_timeout, "an index write"):
             version = self.layout.current_dir()
             self.journal.record_upserts(articles)

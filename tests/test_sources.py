@@ -80,6 +80,7 @@ def test_html_takes_metadata_and_main_content_only():
     assert page.published == dt.date(2025, 5, 5)
     assert page.url == "https://example.org/inhalants/"
     assert "household products" in page.body and "Suffocation" in page.body
+    assert "\n\n## Risks\n\n- Heart rhythm problems\n\n- Suffocation" in page.body  # structure kept for pages
     for boilerplate in ("About us", "Copyright", "Related reading", "tracking"):
         assert boilerplate not in page.body
 

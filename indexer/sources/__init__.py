@@ -6,13 +6,21 @@ Each reader yields `Article`s, `Rejected` records (file and line/record, a messa
 
 from __future__ import annotations
 
+import logging
 import os
+import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from indexer.sources.records import Item, Record, Rejected, Skipped
 
+log = logging.getLogger(__name__)
+
 __all__ = ["Item", "Record", "Rejected", "Skipped", "read_paths", "reader_for", "SUPPORTED_SUFFIXES"]
+
+
+# Records from a file read before its reader failed are kept; the rest of it is rejected.
+READER_FAILED = "the reader failed on this file"
 
 
 def _readers() -> dict[str, Callable[[Path], Iterator[Item]]]:
@@ -83,3 +91,8 @@ def read_paths(paths: Iterable[Path]) -> Iterator[Item]:
                     yield item
             except OSError as exc:
                 yield Rejected(str(file), f"cannot read: {exc.strerror or exc}")
+            except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz file
+                yield Rejected(str(file), f"cannot read: corrupt compressed file ({exc})")
+            except Exception as exc:  # noqa: BLE001 - one unreadable file never stops a build
+                log.exception("reading %s failed", file)
+                yield Rejected(str(file), f"{READER_FAILED}: {type(exc).__name__}: {str(exc)[:200]}")

@@ -14,7 +14,7 @@ from typing import Iterator
 from selectolax.lexbor import LexborHTMLParser
 
 from indexer.sources.records import Item, Rejected, first_value, read_text, to_record
-from indexer.sources.text import node_text
+from indexer.sources.text import HostileMarkup, check_nesting, node_text
 
 _CONTENT_SELECTORS = ("article", "main", "[role=main]", "body")
 _BOILERPLATE = "nav, header, footer, aside, [role=navigation], [role=banner], [role=contentinfo], h1"
@@ -26,10 +26,16 @@ def read_html(path: Path) -> Iterator[Item]:
     except UnicodeDecodeError as exc:
         yield Rejected(str(path), f"not valid UTF-8 (byte {exc.start})")
         return
-    yield to_record(parse_html(text, path.stem), str(path))
+    try:
+        fields = parse_html(text, path.stem)
+    except HostileMarkup as exc:
+        yield Rejected(str(path), str(exc))
+        return
+    yield to_record(fields, str(path))
 
 
 def parse_html(text: str, default_id: str) -> dict[str, object]:
+    check_nesting(text)
     tree = LexborHTMLParser(text)
 
     def meta(*names: str) -> str | None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from indexer.sources.records import Item, Rejected, read_text, read_text_lines, to_record
+from indexer.sources.records import Item, Rejected, parse_problem, read_text, read_text_lines, to_record
 
 
 def read_json_lines(path: Path) -> Iterator[Item]:
@@ -22,6 +22,9 @@ def read_json_lines(path: Path) -> Iterator[Item]:
             data = json.loads(line)
         except json.JSONDecodeError as exc:
             yield Rejected(location, f"invalid JSON: {exc.msg} (column {exc.colno})")
+            continue
+        except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
+            yield Rejected(location, f"invalid JSON: {parse_problem(exc)}")
             continue
         yield to_record(data, location)
 
@@ -39,6 +42,9 @@ def read_json(path: Path) -> Iterator[Item]:
             yield from read_json_lines(path)
             return
         yield Rejected(f"{path}:{exc.lineno}", f"invalid JSON: {exc.msg} (column {exc.colno})")
+        return
+    except (ValueError, RecursionError) as exc:  # huge numbers, absurd nesting
+        yield Rejected(str(path), f"invalid JSON: {parse_problem(exc)}")
         return
     if isinstance(data, dict) and isinstance(data.get("articles"), list):
         data = data["articles"]

@@ -14,10 +14,14 @@ from typing import Any, Iterator
 import yaml
 from markdown_it import MarkdownIt
 
-from indexer.sources.records import Item, Rejected, Skipped, first_value, read_text, to_record
-from indexer.sources.text import html_to_text
+from indexer.sources.records import Item, Rejected, Skipped, first_value, parse_problem, read_text, to_record
+from indexer.sources.text import HostileMarkup, html_to_text
+from search.article import MAX_BODY_CHARS
 
 _markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
+# YAML aliases make a small front matter stand for a huge structure ("billion laughs"):
+# more values than this, counting each alias as the copy it stands for, are refused.
+MAX_FRONT_MATTER_VALUES = 10_000
 
 
 def split_front_matter(text: str) -> tuple[str | None, str | None, str]:
@@ -48,15 +52,61 @@ def read_markdown(path: Path) -> Iterator[Item]:
     except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         location = f"{path}:{line + 2}" if line is not None else f"{path}:1"
-        yield Rejected(location, f"invalid front matter: {str(exc).splitlines()[0]}")
+        yield Rejected(location, f"invalid front matter: {(str(exc).splitlines() or [type(exc).__name__])[0]}")
+        return
+    except (ValueError, RecursionError) as exc:  # a date that does not exist, a huge number, deep nesting
+        yield Rejected(f"{path}:1", f"invalid front matter: {parse_problem(exc)}")
         return
     if not isinstance(meta, dict):
         yield Rejected(f"{path}:1", "front matter must be a mapping of field names to values")
         return
+    if _too_many_values(meta, MAX_FRONT_MATTER_VALUES):
+        yield Rejected(f"{path}:1", f"front matter holds more than {MAX_FRONT_MATTER_VALUES:,} values "
+                                    "(YAML aliases are counted as the copies they stand for)")
+        return
+    if len(body) > MAX_BODY_CHARS:
+        yield Rejected(str(path), f"body is longer than {MAX_BODY_CHARS:,} characters")
+        return
     if meta.get("draft") is True or str(meta.get("status", "")).lower() == "draft":
         yield Skipped(str(path), "draft")
         return
-    yield to_record(_fields(meta, body, path), str(path))
+    try:
+        fields = _fields(meta, body, path)
+    except HostileMarkup as exc:
+        yield Rejected(str(path), str(exc))
+        return
+    yield to_record(fields, str(path))
+
+
+def _too_many_values(value: Any, limit: int) -> bool:
+    """Whether `value` expands to more than `limit` values. Aliased parts are shared objects,
+    so sizes are computed once per object; a structure that contains itself is too many."""
+    sizes: dict[int, int] = {}
+    in_progress: set[int] = set()
+
+    def size(item: Any) -> int:
+        if not isinstance(item, (list, dict)):
+            return 1
+        key = id(item)
+        if key in sizes:
+            return sizes[key]
+        if key in in_progress:
+            return limit + 1  # recursive
+        in_progress.add(key)
+        children = list(item.keys()) + list(item.values()) if isinstance(item, dict) else item
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > limit:
+                break
+        in_progress.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        return size(value) > limit
+    except RecursionError:
+        return True
 
 
 def _parse_front_matter(kind: str | None, front: str) -> Any:

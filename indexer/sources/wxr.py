@@ -14,8 +14,8 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import parse as parse_xml
 
-from indexer.sources.records import Item, Rejected, Skipped, to_record
-from indexer.sources.text import html_to_text
+from indexer.sources.records import Item, Rejected, Skipped, parse_problem, to_record
+from indexer.sources.text import HostileMarkup, html_to_text
 
 _ARTICLE_TYPES = {"post", "page"}
 
@@ -48,6 +48,9 @@ def read_wxr(path: Path) -> Iterator[Item]:
     except DefusedXmlException as exc:
         yield Rejected(str(path), f"refused unsafe XML: {exc}")
         return
+    except (LookupError, ValueError, RecursionError) as exc:  # an unknown encoding, absurd nesting
+        yield Rejected(str(path), f"malformed XML: {parse_problem(exc)}")
+        return
     channel = _child(root, "channel")
     if _local(root.tag) != "rss" or channel is None:
         yield Rejected(str(path), "not a WordPress export (expected <rss><channel>)")
@@ -69,7 +72,12 @@ def read_wxr(path: Path) -> Iterator[Item]:
         if _text(item, "post_password", "export"):
             yield Skipped(location, "password protected")
             continue
-        yield to_record(_fields(item, authors), location)
+        try:
+            fields = _fields(item, authors)
+        except HostileMarkup as exc:
+            yield Rejected(location, str(exc))
+            continue
+        yield to_record(fields, location)
 
 
 def _fields(item: Element, authors: dict[str, str]) -> dict[str, object]:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
 from web import create_app
+
+# `make fuzz` runs the fuzz tests with `--hypothesis-profile=fuzz`: they scale their example
+# counts from the profile's max_examples (Hypothesis's default, 100, in CI). See
+# tests/reliability/fuzzing.py and docs/reliability.md.
+hypothesis_settings.register_profile("fuzz", max_examples=10_000)
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
@@ -75,3 +82,33 @@ def client(sample_settings):
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+LIVE_MAX_BODY_BYTES = 100_000
+
+
+@dataclasses.dataclass
+class LiveSite:
+    settings: Settings
+    server: "KindredServer"
+    root: Path
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory) -> LiveSite:
+    """A real `kindred serve` (gunicorn, 2 workers) on 127.0.0.1 for the checks that need HTTP
+    for real (XSS in Chromium, killed builds, limits, the soak): the sample site plus articles
+    full of script payloads with javascript: urls (tests/reliability/payloads.py), article_links
+    `source`, an admin token. Tests that change it (the soak, the crash rounds) keep it valid."""
+    from tests.browser.servers import KindredServer
+    from tests.reliability.harness import reliability_settings
+    from tests.reliability.payloads import FLAG_PAYLOADS, PAYLOADS, payload_articles
+
+    root = tmp_path_factory.mktemp("live")
+    xss = write_jsonl(root / "xss.jsonl", payload_articles(FLAG_PAYLOADS + PAYLOADS))
+    settings = reliability_settings(root, article_links="source", max_body_bytes=LIVE_MAX_BODY_BYTES,
+                                    write_timeout=30, sources=[str(SAMPLE), str(xss)])
+    Indexer(settings).build([SAMPLE, xss])
+    server = KindredServer(settings, root, workers=2, startup_timeout=60).start()
+    yield LiveSite(settings, server, root)
+    server.stop(graceful=False)

@@ -8,6 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from tests.conftest import ADMIN_TOKEN
+from tests.reliability.fuzzing import cases, count
 from web import create_app
 
 
@@ -30,9 +31,12 @@ def test_api_conforms_to_its_schema(api_app):
     for result in schema.get_all_operations():
         operation = result.ok()
 
+        # 25 per operation in CI; `make fuzz` (--hypothesis-profile=fuzz) runs 500.
         @given(case=operation.as_strategy())
-        @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=max(25, cases(0.05)), deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None)
         def check(case):
+            count(f"API {operation.label}")
             case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
 
         check()

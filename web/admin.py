@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
@@ -11,6 +12,10 @@ from web.analytics_report import bar_chart, build_report, report_csv
 from web.context import search_service, settings
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
+# Where an editor may be sent back to after signing in: a path on this site only. Browsers
+# drop tabs and newlines from URLs and read "\\" as "/", so "/\t/evil.example" and
+# "/\\evil.example" would both leave the site; control characters and backslashes are refused.
+_LOCAL_PATH = re.compile(r"/(?![/\\])[^\\\x00-\x1f\x7f]*")
 
 
 def editor_required(view):
@@ -37,8 +42,7 @@ def login():
             session.clear()
             session["editor"] = True
             target = request.args.get("next", "")
-            # Only local paths: never redirect an editor to another site.
-            return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("admin.analytics"))
+            return redirect(target if _LOCAL_PATH.fullmatch(target) else url_for("admin.analytics"))
         error = "That token is not right."
     return render_template("admin_login.html", error=error), (401 if error else 200)
 

@@ -12,6 +12,7 @@ import dataclasses
 import html
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -162,10 +163,15 @@ class KindredServer:
         except OSError:
             return ""
 
-    def stop(self) -> None:
+    def stop(self, graceful: bool = True) -> None:
+        """Graceful (SIGTERM) waits up to gunicorn's graceful_timeout for workers, which a
+        browser's idle pre-connected socket holds for all of it; quick (SIGQUIT) does not."""
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            process.terminate()  # gunicorn: graceful shutdown of the arbiter and its workers
+            if graceful:
+                process.terminate()  # gunicorn: graceful shutdown of the arbiter and its workers
+            else:
+                process.send_signal(signal.SIGQUIT)  # gunicorn: quick shutdown
             try:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -6,7 +6,7 @@ ENGINE ?= whoosh
 PORT ?= 8000
 export KINDRED_ENGINE := $(ENGINE)
 
-.PHONY: install index run test test-fast system-deps docs screenshots clean
+.PHONY: install index run test test-fast system-deps docs screenshots bench bench-quick bench-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,12 +39,59 @@ test: install system-deps
 test-fast: install
 	$(BIN)/python -m pytest -m "not browser"
 
+# Reliability checks too long for every test run (docs/reliability.md). Each prints its
+# figures and writes them as JSON under $(RELIABILITY_OUT); `make test` runs small versions.
+RELIABILITY_OUT ?= var/reliability
+
+# Live rebuilds under load: 3 full rebuilds and 200 admin writes while a load generator
+# searches; 0 failed requests, every answer from a complete version.
+soak: install
+	$(BIN)/python -m tests.reliability.soak --engine $(ENGINE) --out $(RELIABILITY_OUT)/soak.json
+
+# 20 builds SIGKILLed at random moments while `kindred serve` answers from the index.
+crash: install
+	$(BIN)/python -m tests.reliability.crash --engine $(ENGINE) --out $(RELIABILITY_OUT)/crash.json
+
+# The fuzz tests with 100x the cases of `make test` (Hypothesis profile `fuzz`), and
+# schemathesis with 500 generated requests per API operation.
+fuzz: install
+	$(BIN)/python -m pytest tests/reliability/test_fuzz_search.py tests/reliability/test_fuzz_readers.py \
+	  tests/test_openapi.py --hypothesis-profile=fuzz -p no:cacheprovider -q
+
+reliability: soak crash fuzz
+
 docs: install
 	$(BIN)/kindred config --markdown > docs/configuration.md
 
 # docs/img/*.png: the sample site served for real and photographed by Debian's Chromium.
 screenshots: install system-deps
 	$(BIN)/python docs/screenshots.py
+
+# Benchmarks (bench/): `make bench` measures everything in one go (about half an hour on 2 cores)
+# and rewrites docs/benchmarks.md and docs/img/bench-*.png; `make bench-quick` is a smoke run
+# that writes bench/results/quick/ only. Raw figures land in bench/results/ (git-ignored).
+$(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[test,tantivy,bench]'
+	touch $@
+
+# wrk drives the HTTP load and nginx is the static-file ceiling: Debian packages.
+bench-deps:
+	@missing=""; \
+	command -v wrk >/dev/null 2>&1 || missing="wrk"; \
+	{ command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; } || missing="$$missing nginx"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "The HTTP benchmark needs$$missing: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+bench: install $(VENV)/.bench-installed bench-deps
+	PATH="$$PATH:/usr/sbin" $(BIN)/python bench/run.py
+
+bench-quick: install $(VENV)/.bench-installed bench-deps
+	PATH="$$PATH:/usr/sbin" $(BIN)/python bench/run.py --quick
 
 clean:
 	rm -rf var .pytest_cache .hypothesis

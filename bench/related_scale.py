@@ -8,15 +8,20 @@ pipeline, shared with the engine) is timed apart from fit + top-k, as the target
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as `python bench/X.py`, Python puts bench/ first on sys.path, where bench/http.py would
+# shadow the standard library's `http` (urllib, nltk and flask import it): use the repo root.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
+
 import argparse
 import json
 import resource
 import subprocess
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def run_one(n: int) -> dict:

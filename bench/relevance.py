@@ -1,0 +1,66 @@
+"""Search quality on the judged collections: `kindred eval` on Cranfield and CISI, both engines.
+
+    python bench/relevance.py [--quick] [--json PATH]
+
+Runs the command line exactly as a user would (from the repository root, so ./kindred.toml
+applies as it does for them, with no KINDRED_* variables) and keeps its JSON: nDCG@10, MAP,
+recall@100 over all judged queries, the mean query time and the build time.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/X.py`, Python puts bench/ first on sys.path, where bench/http.py would
+# shadow the standard library's `http` (urllib, nltk and flask import it): use the repo root.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
+
+import argparse
+import time
+
+from bench.common import KINDRED, REPO, RESULTS, clean_env, run_json, write_json
+from bench.corpora import CORPORA
+
+COLLECTIONS = ("cranfield", "cisi")
+ENGINES = ("whoosh", "tantivy")
+
+
+def command(collection: str, engine: str) -> list[str]:
+    folder = CORPORA / collection
+    return [KINDRED, "eval", "--docs", str(folder / "docs.jsonl"), "--queries", str(folder / "queries.jsonl"),
+            "--qrels", str(folder / "qrels.tsv"), "--engine", engine]
+
+
+def shown(args: list[str]) -> str:
+    """The command as a reader types it from the repository root."""
+    text = " ".join(args).replace(str(CORPORA), "../shared/corpora" if CORPORA == REPO.parent / "shared" / "corpora"
+                                  else str(CORPORA))
+    return text.replace(KINDRED, ".venv/bin/kindred")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tantivy only (smoke run)")
+    parser.add_argument("--json", type=Path, default=RESULTS / "relevance.json")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows = []
+    for collection in COLLECTIONS:
+        for engine in ENGINES:
+            if args.quick and engine == "whoosh":
+                continue
+            cmd = command(collection, engine)
+            t = time.perf_counter()
+            result = run_json(cmd, cwd=REPO, env=clean_env())
+            rows.append({"collection": collection, "engine": engine, "command": shown(cmd),
+                         "wall_s": round(time.perf_counter() - t, 1), **result})
+            print(f"  {collection:10} {engine:8} nDCG@10 {result['ndcg@10']:.4f}  MAP {result['map']:.4f}  "
+                  f"R@100 {result['recall@100']:.4f}  {result['mean_query_ms']:.1f} ms/query", flush=True)
+    write_json(args.json, {"quick": args.quick, "rows": rows, "wall_s": round(time.perf_counter() - started, 1)})
+
+
+if __name__ == "__main__":
+    main()

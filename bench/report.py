@@ -1,0 +1,655 @@
+"""docs/benchmarks.md and its plots, from the JSON the benchmark stages stored.
+
+    python bench/report.py            # from bench/results/ into docs/benchmarks.md and docs/img/bench-*.png
+    python bench/report.py --quick    # from bench/results/quick/ into bench/results/quick/
+
+Nothing is measured here: every figure comes from bench/results/*.json, written by
+bench/run.py's stages in one run on one machine.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/X.py`, Python puts bench/ first on sys.path, where bench/http.py would
+# shadow the standard library's `http` (urllib, nltk and flask import it): use the repo root.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
+
+import argparse
+
+from bench.common import REPO, RESULTS, read_json
+
+PY = ".venv/bin/python"
+SYSTEM_LABELS = {
+    "kindred-whoosh": "Kindred-whoosh",
+    "kindred-tantivy": "Kindred-tantivy",
+    "whoosh": "raw Whoosh",
+    "tantivy": "raw tantivy",
+    "sqlite-fts5": "SQLite FTS5",
+    "bm25s": "bm25s",
+}
+CORPUS_LABELS = {
+    "bbc": "BBC News",
+    "psychoactive-substances": "psychoactive substances",
+    "wikipedia-2015": "Wikipedia 2015",
+    "medquad-passages": "MedQuAD passages",
+}
+
+
+# Formatting -------------------------------------------------------------------------------
+
+def ms(value) -> str:
+    if value is None:
+        return "–"
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3f}"
+
+
+def num(value, digits: int = 0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def mib(n_bytes) -> str:
+    return "–" if n_bytes is None else f"{n_bytes / 2**20:,.1f}"
+
+
+def verdict(met) -> str:
+    if met is None:
+        return ""
+    return "**met**" if met else "**not met**"
+
+
+def table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def code(text: str) -> str:
+    return f"`{text}`"
+
+
+def block(text: str) -> str:
+    return "```text\n" + text.rstrip() + "\n```"
+
+
+def load(results: Path, name: str):
+    path = results / f"{name}.json"
+    return read_json(path) if path.exists() else None
+
+
+# Sections ---------------------------------------------------------------------------------
+
+def machine_section(run: dict) -> list[str]:
+    m = run["machine"]
+    libs = m["libraries"]
+    rows = [
+        ["CPU", f"{m['cpu']} ({m['cores']} cores)"],
+        ["RAM", f"{m['ram_gib']} GiB"],
+        ["OS", f"{m['distro']} ({m['os']})"],
+        ["Python", m["python"]],
+        ["Libraries", ", ".join(f"{k} {v}" for k, v in libs.items())],
+        ["wrk / nginx", f"{m['wrk'].split(' Copyright')[0]} / {m['nginx']}"],
+        ["Kindred commit", m["commit"]],
+        ["Started", run["started"]],
+    ]
+    out = ["## Machine and run", "", table(["", ""], rows), ""]
+    stages = run.get("stages", {})
+    if stages:
+        srows = [[name, code(info["command"]), f"{info['wall_s'] / 60:.1f} min",
+                  " / ".join(map(str, info["load_before"])), " / ".join(map(str, info["load_after"])),
+                  "ok" if info["exit_code"] == 0 else f"failed ({info['exit_code']})"]
+                 for name, info in stages.items()]
+        out += [table(["stage", "command", "wall time", "load avg before (1/5/15 min)", "load avg after", "status"],
+                      srows), ""]
+        digests = [d for info in stages.values() for d in (info.get("sources_before"), info.get("sources_after")) if d]
+        if digests:
+            if len(set(digests)) == 1:
+                out += [f"Kindred's sources (sha1 of search/, indexer/, web/, kindred/): `{digests[0]}`, unchanged "
+                        "during the run.", ""]
+            else:
+                changed = [name for name, info in stages.items()
+                           if info.get("sources_before") != info.get("sources_after")]
+                out += [f"> **Kindred's sources changed during the run** (sha1 of search/, indexer/, web/, kindred/ went "
+                        f"{' → '.join(dict.fromkeys(digests))}; changed while {', '.join(changed) or 'between stages'} "
+                        "ran): figures from different stages, or from one stage, may measure different code.", ""]
+        busy = [name for name, info in stages.items() if info["load_before"][0] > 0.8]
+        if busy:
+            out += [f"> The machine was not idle when stage(s) {', '.join(busy)} started (1-minute load average "
+                    "above 0.8 on 2 cores): other processes shared the CPU, so those figures are pessimistic and "
+                    "noisier than on an idle machine. The ratios compare systems measured minutes apart under the "
+                    "same conditions; CPU-time ratios (thread CPU time per query) are given beside the wall-time "
+                    "ones because they depend less on other load.", ""]
+    return out
+
+
+def engines_targets(engines: dict) -> list[list]:
+    rows = []
+    ratios = engines["ratios"]
+    for kindred, raw, target in (("kindred-tantivy", "tantivy", 1.5), ("kindred-whoosh", "whoosh", 1.1)):
+        for path in ("rank", "search"):
+            cases = [r for r in ratios if r["kindred"] == kindred and r["path"] == path]
+            if not cases:
+                continue
+            met = sum(1 for r in cases if r["met"])
+            worst = max(cases, key=lambda r: r["ratio"])
+            best = min(cases, key=lambda r: r["ratio"])
+            rows.append([
+                f"{SYSTEM_LABELS[kindred]} p50 ÷ {SYSTEM_LABELS[raw]} p50, `{path}()` path",
+                f"≤ {target}",
+                f"{best['ratio']}× – {worst['ratio']}× (worst: {worst['corpus']}, {worst['set']} queries); "
+                f"met in {met} of {len(cases)} cases",
+                verdict(met == len(cases)),
+            ])
+    return rows
+
+
+def find(results: list[dict], system: str, corpus: str) -> dict | None:
+    return next((r for r in results if r["system"] == system and r["corpus"] == corpus and "sets" in r), None)
+
+
+def long_question_target(engines: dict) -> list[list]:
+    r = find(engines["results"], "kindred-whoosh", "medquad-passages")
+    if not r:
+        return []
+    rows = []
+    for path in ("search", "rank"):
+        s = r["sets"]["long"][path]
+        rows.append([f"Kindred-whoosh long-question p99 on {r['docs']:,} MedQuAD passages, `{path}()` path",
+                     "≤ 100 ms", f"{ms(s['p99_ms'])} ms (p50 {ms(s['p50_ms'])} ms, n={s['n']}); "
+                                 f"nDCG@10 {s.get('ndcg@10')}", verdict(s["p99_ms"] <= 100)])
+    return rows
+
+
+def build_target(engines: dict) -> list[list]:
+    r = find(engines["results"], "kindred-tantivy", "wikipedia-2015")
+    if not r:
+        return []
+    rows = []
+    add = r.get("engine_add") or {}
+    engine_rate = add.get("docs_per_s") or r.get("engine_docs_per_s")
+    if engine_rate:
+        rows.append([f"Kindred-tantivy build on {r['docs']:,} Wikipedia articles, engine only (`Engine.add`)",
+                     "≥ 5,000 docs/s", f"{num(engine_rate)} docs/s", verdict(engine_rate >= 5000)])
+    rows.append([f"Kindred-tantivy build on {r['docs']:,} Wikipedia articles, full build "
+                 "(read, analysis, engine, store, related table)",
+                 "≥ 5,000 docs/s", f"{num(r['build_docs_per_s'])} docs/s ({r['build_s']:.0f} s)",
+                 verdict(r["build_docs_per_s"] >= 5000)])
+    return rows
+
+
+def http_targets(http: dict) -> list[list]:
+    rows = []
+    for row in http["ratios"]:
+        if row["met"] is None:
+            continue
+        value = row["value"]
+        shown = f"{value:.0f}" if "errors" in row["name"] else f"{value:.1%}"
+        rows.append([f"HTTP: {row['name']}", row["target"], shown, verdict(row["met"])])
+    return rows
+
+
+def engines_section(engines: dict, quick: bool) -> list[str]:
+    out = ["## In-process engines", ""]
+    limits = engines["limits"]
+    out += [
+        "Same corpus, same queries, one thread, warm (each query set runs its first "
+        f"{limits['warm']} queries once untimed first). Every system runs in its own process per corpus, so its peak "
+        "memory (VmHWM) is its own; it includes the corpus the process loads (the raw systems hold the documents "
+        "in memory, Kindred reads them from JSON Lines itself), shown as the base.",
+        "",
+        "- **Kindred**: built with `indexer.build.Indexer` into a temporary index directory (settings from "
+        "`search.config.load_settings(overrides=..., environ={}, look_in_cwd=False)`, default settings except "
+        "`search_cache_size=0`, so every query is computed), queried through `search.service.SearchService`: "
+        "`search(SearchRequest(q=..., facets=False))` is the reader's full path (planning, spelling, pseudo-relevance "
+        "feedback, store reads, snippets and highlighting); `rank(q, limit=10)` is the ranking alone.",
+        "- **raw Whoosh**: Whoosh's `StemmingAnalyzer` on title and body, `MultifieldParser` with `OrGroup`, "
+        "default BM25F, one searcher reused. **raw tantivy**: `en_stem` tokenizer on title and body, "
+        "`index.parse_query` (OR by default), 2 indexing threads and a 256 MB heap as Kindred's bulk build. "
+        "**SQLite FTS5**: `porter unicode61` tokenizer, an OR of the quoted words, `ORDER BY bm25(docs)`. "
+        "**bm25s**: its own tokenizer with English stop words and PyStemmer's English stemmer, numpy backend, "
+        "saved to disk (counted in its build time). The raw systems get the query's words lower-cased "
+        "(no query syntax); they return the top 10 ids.",
+        f"- A timed pass stops after {limits['budget_s']:.0f} s once it has at least 20 queries, so slow systems "
+        "measure fewer queries: `n` is the number measured. QPS is queries over the pass's wall time.",
+        "",
+    ]
+    corpora = engines["corpora"]
+    crow = [[CORPUS_LABELS.get(c, c), num(i["docs"]), num(i["body_chars_mean"]), i["short_queries"],
+             f"{i['long_queries']}: {i['long_kind']} (mean {i['long_words_mean']} words)",
+             "; ".join(code(q) for q in i["short_examples"][:3]), code(i["long_examples"][0][:90])]
+            for c, i in corpora.items()]
+    out += [table(["corpus", "docs", "mean body chars", "short queries", "long queries", "short examples",
+                   "long example"], crow), ""]
+    out += ["MedQuAD passages: every MedQuAD article body split into its question/answer paragraphs, one passage "
+            "per answer (title: the article's focus; the question itself is not indexed). Its long queries are the "
+            "real questions; the passages answering the same question text are the relevant ones (nDCG@10 below).",
+            ""]
+    if quick:
+        out += [f"_Quick run: corpora cut to {limits['limit_docs']} documents._", ""]
+    out += ["![p50 and p99 latency per system](img/bench-latency.png)", ""]
+
+    results = engines["results"]
+    for corpus in corpora:
+        out += [f"### {CORPUS_LABELS.get(corpus, corpus)}", ""]
+        rows = []
+        for system in SYSTEM_LABELS:
+            r = next((x for x in results if x["system"] == system and x["corpus"] == corpus), None)
+            if r is None:
+                continue
+            if "error" in r:
+                rows.append([SYSTEM_LABELS[system], "", f"error: {r['error'].splitlines()[-1][:120]}"] + [""] * 10)
+                continue
+            for number, (path, _) in enumerate(r["sets"]["short"].items()):
+                short, long = r["sets"]["short"][path], r["sets"]["long"][path]
+                first = number == 0
+                rows.append([
+                    SYSTEM_LABELS[system] if first else "",
+                    path if path != "query" else "",
+                    num(r["build_s"], 1) if first else "",
+                    num(r["build_docs_per_s"]) if first else "",
+                    mib(r["index_bytes"]) if first else "",
+                    f"{num(r['peak_rss_mib'])} ({num(r['base_rss_mib'])})" if first else "",
+                    ms(short["p50_ms"]), ms(short["p99_ms"]), f"{num(short['qps'])} ({short['n']})",
+                    ms(long["p50_ms"]), ms(long["p99_ms"]), f"{num(long['qps'])} ({long['n']})",
+                ])
+        out += [table(["system", "path", "build s", "build docs/s", "index MiB", "peak RSS MiB (base)",
+                       "short p50 ms", "short p99 ms", "short QPS (n)", "long p50 ms", "long p99 ms",
+                       "long QPS (n)"], rows), ""]
+
+    out += ["### Ratios (measured side by side in the same run)", "",
+            "Kindred's p50 over the raw engine's p50 on the same corpus and queries; the CPU column is the same "
+            "ratio on thread CPU time per query.", ""]
+    rrows = [[f"{SYSTEM_LABELS[r['kindred']]} ÷ {SYSTEM_LABELS[r['raw']]}", CORPUS_LABELS.get(r["corpus"], r["corpus"]),
+              r["set"], r["path"], ms(r["kindred_p50_ms"]), ms(r["raw_p50_ms"]), f"{r['ratio']}×",
+              f"{r['cpu_ratio']}×" if r.get("cpu_ratio") else "–", f"≤ {r['target']}", verdict(r["met"])]
+             for r in engines["ratios"]]
+    out += [table(["ratio", "corpus", "queries", "Kindred path", "Kindred p50 ms", "raw p50 ms", "ratio", "CPU ratio",
+                   "target", ""], rrows), ""]
+    out += long_questions_section(engines)
+    out += build_section(engines)
+    return out
+
+
+def long_questions_section(engines: dict) -> list[str]:
+    results = [r for r in engines["results"] if r["corpus"] == "medquad-passages" and "sets" in r]
+    if not results:
+        return []
+    kw = find(results, "kindred-whoosh", "medquad-passages")
+    lists = []
+    rows = []
+    for r in results:
+        for path, s in r["sets"]["long"].items():
+            if "ndcg_per_query" in s:
+                lists.append(s["ndcg_per_query"])
+            rows.append([SYSTEM_LABELS[r["system"]], path if path != "query" else "", ms(s["p50_ms"]), ms(s["p99_ms"]),
+                         s["n"], s.get("ndcg@10", "–"), s.get("ndcg_per_query")])
+    for label, v in ((kw or {}).get("variants") or {}).items():
+        if "ndcg_per_query" in v:
+            lists.append(v["ndcg_per_query"])
+        settings = ", ".join(f"{k}={v2}" for k, v2 in v["settings"].items())
+        name = f"Kindred-whoosh, {label} ({settings})" if settings else "Kindred-whoosh, default settings (again)"
+        rows.append([name, "search", ms(v["p50_ms"]), ms(v["p99_ms"]), v["n"],
+                     v.get("ndcg@10", "–"), v.get("ndcg_per_query")])
+    common = min((len(x) for x in lists), default=0)
+    for row in rows:
+        per_query = row.pop()
+        row.append(round(sum(per_query[:common]) / common, 4) if per_query and common else "–")
+    docs = results[0]["docs"]
+    out = [f"### Long questions on {docs:,} MedQuAD passages: latency and nDCG@10", "",
+           "nDCG@10 with the passages that answer the question (same question text) as relevant. Slow systems measure "
+           f"fewer questions, so the last column scores every row on the same first {common} questions. The variants "
+           "re-run Kindred-whoosh's `search()` with question pruning and pseudo-relevance feedback changed (same index, "
+           "same questions as its default row).", ""]
+    out += [table(["system", "path", "p50 ms", "p99 ms", "n", "nDCG@10 (its n)", f"nDCG@10 (first {common})"], rows), ""]
+    return out
+
+
+def build_section(engines: dict) -> list[str]:
+    rows = []
+    for r in engines["results"]:
+        if r["system"] not in ("kindred-whoosh", "kindred-tantivy") or "timings" not in r:
+            continue
+        t = r["timings"]
+        rows.append([CORPUS_LABELS.get(r["corpus"], r["corpus"]), SYSTEM_LABELS[r["system"]], num(r["docs"]),
+                     *(num(t.get(k), 1) for k in ("read_s", "analyze_s", "engine_s", "store_s", "related_s")),
+                     num(r["build_s"], 1), num(r["build_docs_per_s"]), num(r.get("engine_docs_per_s")),
+                     mib(r.get("engine_bytes")), mib(r["index_bytes"])])
+    out = ["### Kindred build: where the time goes", "",
+           "From the build report's timings (`BuildReport.timings`): engine-only docs/s is documents over the engine "
+           "step (create, `Engine.add`, commit). Full docs/s is documents over the whole `Indexer.build` call.", ""]
+    out += [table(["corpus", "system", "docs", "read s", "analyze s", "engine s", "store s", "related s", "total s",
+                   "full docs/s", "engine-only docs/s", "engine MiB", "index MiB (engine + store)"], rows), ""]
+    r = find(engines["results"], "kindred-tantivy", "wikipedia-2015")
+    if r and r.get("engine_add"):
+        a = r["engine_add"]
+        out += [f"`Engine.add` alone for tantivy on the {a['docs']:,} Wikipedia articles, timed apart on documents "
+                f"analyzed beforehand ({a['analyze_s']} s of analysis, not counted): {a['add_s']} s, "
+                f"**{num(a['docs_per_s'])} docs/s**.", ""]
+    return out
+
+
+STEP_ORDER = ("planning", "spelling", "feedback", "engine search", "hits (store + snippets)", "snippets + highlight")
+
+
+def steps_table(engines: dict) -> list[str]:
+    """Share of Kindred's query time per step, from the cProfile runs (cumulative; steps overlap)."""
+    rows = []
+    for r in engines["results"]:
+        if not r["system"].startswith("kindred") or "profiles" not in r:
+            continue
+        for qset in ("short", "long"):
+            for path in ("search", "rank"):
+                prof = r["profiles"][qset].get(path) if isinstance(r["profiles"][qset], dict) else None
+                steps = (prof or {}).get("steps_s")
+                if not steps or not steps.get("total"):
+                    continue
+                total = steps["total"]
+                count = engines["limits"]["profile"]
+                rows.append([CORPUS_LABELS.get(r["corpus"], r["corpus"]), SYSTEM_LABELS[r["system"]], qset, path,
+                             ms(total * 1000 / count),
+                             *(f"{steps.get(k, 0) / total:.0%}" for k in STEP_ORDER)])
+    if not rows:
+        return []
+    return ["### Kindred's query time by step", "",
+            f"cProfile over the first {engines['limits']['profile']} queries of each set (profiler overhead "
+            "included, so ms/query is above the timed figures): the share of `search()` / `rank()` time spent "
+            "inside each step, callees included. Steps overlap: spelling is part of planning; feedback includes its "
+            "first engine search and the re-analysis of the top documents; hits are the store reads plus snippets.",
+            "", table(["corpus", "system", "queries", "path", "ms/query (profiled)", *STEP_ORDER], rows), ""]
+
+
+def _profile(r: dict, qset: str, path: str) -> dict | None:
+    prof = r.get("profiles", {}).get(qset)
+    if prof and "tottime" in prof:  # results of an older layout: search path only
+        return prof if path == "search" else None
+    return (prof or {}).get(path)
+
+
+def profiles_section(engines: dict | None, http: dict | None) -> list[str]:
+    out = ["## Where the time goes (profiles of the targets not met)", ""]
+    shown = False
+    if engines:
+        out += steps_table(engines)
+        cases = []
+        for kindred in ("kindred-tantivy", "kindred-whoosh"):
+            for path in ("rank", "search"):
+                failing = [r for r in engines["ratios"]
+                           if r["kindred"] == kindred and r["path"] == path and not r["met"]]
+                if failing:
+                    worst = max(failing, key=lambda r: r["ratio"])
+                    cases.append((kindred, worst["corpus"], worst["set"], path,
+                                  f"the worst {SYSTEM_LABELS[kindred]} `{path}()` ratio ({worst['ratio']}× on "
+                                  f"{worst['corpus']}, {worst['set']} queries)"))
+        kw = find(engines["results"], "kindred-whoosh", "medquad-passages")
+        if kw and kw["sets"]["long"]["search"]["p99_ms"] > 100:
+            cases.append(("kindred-whoosh", "medquad-passages", "long", "search", "the long-question p99 target"))
+        seen = set()
+        for system, corpus, qset, path, why in cases:
+            if (system, corpus, qset, path) in seen:
+                continue
+            seen.add((system, corpus, qset, path))
+            r = find(engines["results"], system, corpus)
+            prof = _profile(r, qset, path) if r else None
+            if not prof:
+                continue
+            out += [f"### {SYSTEM_LABELS[system]} `{path}()`, {corpus}, {qset} queries — for {why}", "",
+                    f"cProfile over the first {engines['limits']['profile']} queries of the set, reproduced by "
+                    f"{code(f'{PY} bench/engines.py --corpora {corpus} --systems {system}')} "
+                    "(`profiles` in its JSON). Top functions by cumulative time (which Kindred steps), then by own time:",
+                    "", block(prof["cumulative"]), "", block(prof["tottime"]), ""]
+            shown = True
+        r = find(engines["results"], "kindred-tantivy", "wikipedia-2015")
+        if r and r.get("engine_add") and (r["engine_add"]["docs_per_s"] < 5000 or r["build_docs_per_s"] < 5000):
+            a = r["engine_add"]
+            t = r["timings"]
+            total = sum(v for k, v in t.items())
+            share = ", ".join(f"{k[:-2]} {v:.1f} s ({v / total:.0%})" for k, v in t.items())
+            prof = a["profile"]
+            text = prof["tottime"] if isinstance(prof, dict) else prof
+            out += ["### Kindred-tantivy build on Wikipedia — for the build target", "",
+                    f"Full build {r['build_s']:.0f} s: {share}.", "",
+                    f"`Engine.add` on the first {a['profile_docs']:,} analyzed articles under cProfile (own time):", "",
+                    block(text), ""]
+            shown = True
+    if http and http.get("profiles"):
+        for name, prof in http["profiles"].items():
+            out += [f"### HTTP {name}, in-process (Flask test client, same settings as the server) — for the HTTP targets",
+                    "", prof["note"], "", block(prof["cumulative"]), "", block(prof["tottime"]), ""]
+            shown = True
+    if not shown:
+        out += ["Every target is met; no profile needed.", ""]
+    return out
+
+
+def http_section(http: dict) -> list[str]:
+    limits = http["limits"]
+    site = http["site"]
+    labels = {
+        "flask": ("bare Flask, constant JSON (gunicorn, 2 sync workers)", "/constant.json"),
+        "nginx_static": ("nginx static file (same JSON)", "/constant.json"),
+        "nginx_gunicorn": ("nginx → gunicorn (bare Flask)", "/constant.json"),
+        "search_default": ("Kindred search, whoosh (defaults)", "Zipf search log"),
+        "search_cache_off": ("Kindred search, whoosh, search_cache_size=0", "Zipf search log"),
+        "search_analytics_off": ("Kindred search, whoosh, analytics_enabled=false", "Zipf search log"),
+        "related": ("Kindred related, whoosh", "every id, shuffled"),
+        "search_tantivy": ("Kindred search, tantivy (defaults)", "Zipf search log"),
+        "related_tantivy": ("Kindred related, tantivy", "every id, shuffled"),
+    }
+    rows = []
+    for key, r in http["runs"].items():
+        label, urls = labels.get(key, (key, ""))
+        rounds = f" (median of {', '.join(num(x) for x in r['rounds_rps'])})" if "rounds_rps" in r else ""
+        rows.append([label, urls, num(r["rps"]) + rounds, ms(r["p50_ms"]), ms(r["p99_ms"]), ms(r["max_ms"]),
+                     r["error_count"], num(r["requests"])])
+    out = ["## HTTP under load", "",
+           f"`{PY} bench/http.py`. Every run: {code(next(iter(http['runs'].values()))['command'])} against "
+           f"127.0.0.1 after a {limits['warm']} s warm-up with another log of the same kind; "
+           f"wrk {http['wrk']['threads']} threads, {http['wrk']['connections']} connections, "
+           f"{limits['duration']} s. wrk shares the 2 cores with the servers. Kindred runs `kindred serve` "
+           f"(gunicorn, 2 sync workers) on the BBC corpus ({site['articles']:,} articles; index build "
+           f"{http['build_s']['whoosh']} s with whoosh, {http['build_s']['tantivy']} s with tantivy). "
+           f"The search log: {site['log_length']:,} requests of `/api/v1/search?q=...` drawn with Zipf's law (s = 1) "
+           f"from {site['distinct_queries']:,} distinct 1–3-word title queries ({site['distinct_in_log']:,} distinct in "
+           f"the log; the most popular is {site['top_query_share']:.1%} of it), API defaults (facets on, 10 per page). "
+           f"Related: `/api/v1/related/<id>` over all {site['related_ids']:,} ids. Search variants run interleaved, "
+           f"{limits['rounds']} round(s) each (warm-up before the first), the median round shown. Latency is wrk's "
+           "(with coordinated omission).", "",
+           table(["server", "URLs", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "requests"], rows), "",
+           "![HTTP requests per second](img/bench-http.png)", "", "Ratios, same run:", ""]
+    rrows = [[r["name"], f"{r['value']:.0f}" if "errors" in r["name"] else f"{r['value']:.1%}", r["target"],
+              verdict(r["met"])] for r in http["ratios"]]
+    out += [table(["ratio", "value", "target", ""], rrows), ""]
+    return out
+
+
+def related_section(related: list[dict], run: dict) -> list[str]:
+    command = run.get("stages", {}).get("related", {}).get("command", f"{PY} bench/related_scale.py")
+    rows = [[num(r["articles"]), r["analyze_s"], r["fit_s"], r["top20_s"], r["fit_plus_top20_s"], num(r["vocabulary"]),
+             num(r["peak_rss_mib"]), num(r["rss_before_fit_mib"])] for r in related]
+    return ["## Related articles at scale", "",
+            f"{code(command)}: the TF-IDF model fitted on n articles from Wikipedia, MedQuAD, BBC and psychoactive "
+            "substances (repeated with new ids past 36,600), each size in a fresh process. Analysis (the shared NLTK "
+            "pipeline) is timed apart from fit + top-20 neighbours.", "",
+            table(["articles", "analyze s", "fit s", "top-20 s", "fit + top-20 s", "vocabulary", "peak RSS MiB",
+                   "RSS before fit MiB"], rows), "",
+            "![Related articles: time and memory by corpus size](img/bench-related-scale.png)", ""]
+
+
+def relevance_section(relevance: dict) -> list[str]:
+    rows = [[r["collection"], r["engine"], r["ndcg@10"], r["map"], r["recall@100"], r["queries"], ms(r["mean_query_ms"]),
+             r.get("build_s", "–")] for r in relevance["rows"]]
+    commands = [code(r["command"]) for r in relevance["rows"]]
+    return ["## Relevance (judged collections)", "",
+            "`kindred eval` from the repository root (so ./kindred.toml applies as for a user, no KINDRED_* variables), "
+            "all judged queries, plain-text questions:", "",
+            table(["collection", "engine", "nDCG@10", "MAP", "recall@100", "judged queries", "mean ms/query", "build s"],
+                  rows), "", "Commands:", "", *[f"- {c}" for c in commands], ""]
+
+
+# Plots ------------------------------------------------------------------------------------
+
+def plot_latency(engines: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    corpora = list(engines["corpora"])
+    series = []  # (label, system, path)
+    for system in SYSTEM_LABELS:
+        paths = ("search", "rank") if system.startswith("kindred") else ("query",)
+        for p in paths:
+            series.append((SYSTEM_LABELS[system] + (f" {p}()" if p != "query" else ""), system, p))
+    colors = ["#1f4e79", "#5b9bd5", "#7f3f00", "#f4a261", "#2a9d8f", "#8d99ae", "#6a4c93", "#e76f51"]
+    fig, axes = plt.subplots(2, len(corpora), figsize=(4.2 * len(corpora), 7.5), squeeze=False)
+    for col, corpus in enumerate(corpora):
+        for row, qset in enumerate(("short", "long")):
+            ax = axes[row][col]
+            for i, (label, system, p) in enumerate(series):
+                r = find(engines["results"], system, corpus)
+                if not r:
+                    continue
+                s = r["sets"][qset].get(p)
+                if not s:
+                    continue
+                ax.bar(i, s["p99_ms"], color=colors[i % len(colors)], alpha=0.35)
+                ax.bar(i, s["p50_ms"], color=colors[i % len(colors)])
+            ax.set_yscale("log")
+            ax.set_axisbelow(True)
+            ax.set_xticks(range(len(series)))
+            ax.set_xticklabels([s[0] for s in series], rotation=60, ha="right", fontsize=7)
+            ax.set_title(f"{CORPUS_LABELS.get(corpus, corpus)}: {qset} queries", fontsize=9)
+            ax.grid(axis="y", which="both", alpha=0.3)
+            if col == 0:
+                ax.set_ylabel("ms per query (log): p50 solid, p99 light")
+    fig.suptitle("Query latency, one thread, warm index", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_related(related: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = [r["articles"] for r in related]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(x, [r["analyze_s"] for r in related], "o-", label="analysis s")
+    ax.plot(x, [r["fit_s"] for r in related], "o-", label="fit s")
+    ax.plot(x, [r["top20_s"] for r in related], "o-", label="top-20 s")
+    ax.plot(x, [r["fit_plus_top20_s"] for r in related], "o-", label="fit + top-20 s")
+    ax.set_xlabel("articles")
+    ax.set_ylabel("seconds")
+    ax.grid(alpha=0.3)
+    other = ax.twinx()
+    other.plot(x, [r["peak_rss_mib"] for r in related], "s--", color="grey", label="peak RSS MiB")
+    other.set_ylabel("peak RSS MiB")
+    lines = ax.get_legend_handles_labels()
+    more = other.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=8)
+    ax.set_title("Related articles: build time and memory by corpus size", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_http(http: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = http["runs"]
+    names = list(runs)
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    ax.barh(range(len(names)), [runs[n]["rps"] for n in names], color="#5b9bd5")
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("requests per second (log)")
+    for i, n in enumerate(names):
+        ax.text(runs[n]["rps"], i, f" {runs[n]['rps']:,.0f}", va="center", fontsize=7)
+    ax.invert_yaxis()
+    ax.set_axisbelow(True)
+    ax.grid(axis="x", which="both", alpha=0.3)
+    ax.set_title("wrk -t2 -c32 on 127.0.0.1 (2 cores shared with the client)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# Report -----------------------------------------------------------------------------------
+
+def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
+    run = load(results, "run") or {"machine": {}, "stages": {}, "started": "?", "command": "make bench"}
+    engines, http = load(results, "engines"), load(results, "http")
+    related, relevance = load(results, "related"), load(results, "relevance")
+    target = results / "benchmarks.md" if quick else REPO / "docs" / "benchmarks.md"
+    img = target.parent / "img"
+    img.mkdir(parents=True, exist_ok=True)
+
+    total = sum(info["wall_s"] for info in run.get("stages", {}).values())
+    out = ["# Benchmarks", "",
+           "<!-- Generated by `make bench` (bench/run.py, then bench/report.py); edit bench/report.py instead. -->", "",
+           f"Measured by `{run['command']}` in one run ({total / 60:.0f} minutes of stages) on the machine below; "
+           "every ratio compares figures measured side by side in that run. Speed targets live here, never as "
+           "timed assertions in the tests. Raw figures: `bench/results/*.json` after a run.", ""]
+    if quick:
+        out += ["> **Quick smoke run** (`make bench-quick`): small corpus slices and short runs; the figures only "
+                "show that the suite works, not how fast anything is.", ""]
+    if run.get("machine"):
+        out += machine_section(run)
+
+    rows = []
+    if engines:
+        rows += engines_targets(engines) + long_question_target(engines) + build_target(engines)
+    if http:
+        rows += http_targets(http)
+    out += ["## Targets", "", table(["target", "goal", "measured", ""], rows), ""]
+    if engines:
+        out += engines_section(engines, quick)
+        plot_latency(engines, img / "bench-latency.png")
+    if http:
+        out += http_section(http)
+        plot_http(http, img / "bench-http.png")
+    if related:
+        out += related_section(related, run)
+        plot_related(related, img / "bench-related-scale.png")
+    if relevance:
+        out += relevance_section(relevance)
+    if engines or http:
+        out += profiles_section(engines, http)
+    out += ["## Reproducing", "",
+            "- everything: `make bench` (installs the `bench` extra: bm25s, PyStemmer, matplotlib; needs Debian's "
+            "`wrk` and `nginx`, installed by `make bench-deps` when run as root); smoke run: `make bench-quick`",
+            f"- one stage: `{PY} bench/run.py --stages engines` (or relevance, http, related), then the report is "
+            "regenerated from all stored results; report only: `" + PY + " bench/report.py`",
+            f"- in-process engines, one corpus and some systems: `{PY} bench/engines.py --corpora bbc --systems "
+            "kindred-tantivy tantivy`",
+            f"- HTTP: `{PY} bench/http.py`; related scale: `{PY} bench/related_scale.py --sizes 10000 30000 100000`",
+            "- relevance: the `kindred eval` commands above", ""]
+    target.write_text("\n".join(out), encoding="utf-8")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="report the quick run (bench/results/quick/)")
+    args = parser.parse_args()
+    target = write_report(RESULTS / "quick" if args.quick else RESULTS, quick=args.quick)
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()

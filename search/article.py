@@ -66,6 +66,17 @@ class Article:
         values["related_blocks"] = tuple(_identifier(v, "related_blocks") for v in _list(data.get("related_blocks"), "related_blocks"))
         return cls(**values)
 
+    @classmethod
+    def from_stored(cls, data: Mapping[str, Any]) -> "Article":
+        """An Article from its own `to_dict()`, as the store keeps it. It was validated when
+        written, so only the types JSON lost are restored: reads are on every request's path."""
+        values = {name: data[name] for name in _FIELD_NAMES if name in data}
+        for name in ("tags", "related_pins", "related_blocks"):
+            values[name] = tuple(values.get(name) or ())
+        published = values.get("published")
+        values["published"] = dt.date.fromisoformat(published) if published else None
+        return cls(**values)
+
     @property
     def category_key(self) -> str:
         return slugify(self.category) if self.category else ""
@@ -86,6 +97,8 @@ class Article:
             out[f.name] = value
         return out
 
+
+_FIELD_NAMES = tuple(f.name for f in fields(Article))
 
 HEADING_MARK = "## "
 ITEM_MARK = "- "

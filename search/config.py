@@ -46,7 +46,7 @@ class Settings:
     search_max_page_size: int = _setting(50, "Largest page size a client may ask for.")
     search_max_query_chars: int = _setting(1000, "Longest query accepted; longer ones get HTTP 400.")
     search_max_page: int = _setting(100, "Deepest result page a client may ask for.")
-    search_cache_size: int = _setting(2048, "Search results kept in each worker's LRU cache (0 disables it).")
+    search_cache_size: int = _setting(2048, "Search results and related lists kept in each worker's LRU cache (0 disables it).")
     search_k1: float = _setting(1.2, "BM25 term-frequency saturation (Whoosh only; tantivy fixes 1.2).")
     search_b: float = _setting(0.75, "BM25 length normalization (Whoosh only; tantivy fixes 0.75).")
     search_max_terms: int = _setting(32, "Long questions keep this many of their most discriminative words.")
@@ -229,6 +229,8 @@ def _validate(settings: Settings) -> None:
     for name in ("search_max_terms", "related_k", "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers", "keep_versions"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    if settings.search_page_size > settings.search_max_page_size:
+        raise ConfigError("search_page_size cannot exceed search_max_page_size")
     if settings.related_limit > settings.related_k:
         raise ConfigError("related_limit cannot exceed related_k")
     for source, targets in settings.related_exclude_categories.items():

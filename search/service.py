@@ -192,16 +192,17 @@ class SearchService:
         self._retired: _Snapshot | None = None  # closed on the next switch, after in-flight requests
         self._synonyms = _Watched(settings.resolve(settings.synonyms), Synonyms.load)
         self._rules = _Watched(settings.resolve(settings.rules), Rules.load)
-        self._cache: OrderedDict[tuple, SearchResponse] = OrderedDict()
+        # Search responses and related lists of the open version, least recently used first.
+        self._cache: OrderedDict[tuple, Any] = OrderedDict()
 
     # Index state -------------------------------------------------------------------------
 
     def _current(self) -> _Snapshot:
-        name = self.layout.current_name()
+        path = self.layout.current_dir()  # one read of the link: the name matches what is opened
         with self._lock:
             snap = self._snapshot
-            if snap is None or snap.name != name:
-                fresh = _Snapshot(name, self.layout.current_dir(), self.settings)
+            if snap is None or snap.name != path.name:
+                fresh = _Snapshot(path.name, path, self.settings)
                 if self._retired is not None:
                     self._retired.close()
                 self._retired, self._snapshot = snap, fresh
@@ -393,14 +394,14 @@ class SearchService:
             for name, counts in results.facets.items()
         }
 
-    def _cache_get(self, key: tuple) -> SearchResponse | None:
+    def _cache_get(self, key: tuple) -> Any:
         with self._lock:
             value = self._cache.get(key)
             if value is not None:
                 self._cache.move_to_end(key)
             return value
 
-    def _cache_put(self, key: tuple, value: SearchResponse) -> None:
+    def _cache_put(self, key: tuple, value: Any) -> None:
         size = self.settings.search_cache_size
         if size <= 0:
             return
@@ -454,6 +455,17 @@ class SearchService:
         """The stored related list (computed at build/upsert time), or None for an unknown id."""
         limit = limit or self.settings.related_limit
         snap = self._current()
+        # Lists change only with the index: every article page's widget asks for one.
+        key = ("related", snap.name, snap.data_version, article_id, limit)
+        cached = self._cache_get(key)
+        if cached is not None:
+            return cached
+        items = self._related(snap, article_id, limit)
+        if items is not None:
+            self._cache_put(key, items)
+        return items
+
+    def _related(self, snap: _Snapshot, article_id: str, limit: int) -> list[RelatedItem] | None:
         entries = snap.store.related(article_id)
         if entries is None:
             if snap.store.article(article_id) is None:

@@ -163,7 +163,7 @@ class Store:
 
     def article(self, article_id: str) -> Article | None:
         row = self._conn.execute("SELECT doc FROM articles WHERE id = ?", (article_id,)).fetchone()
-        return Article.from_mapping(json.loads(row[0])) if row else None
+        return Article.from_stored(json.loads(row[0])) if row else None
 
     def articles(self, ids: Iterable[str]) -> dict[str, Article]:
         ids = list(dict.fromkeys(ids))
@@ -172,7 +172,7 @@ class Store:
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
             for doc, in self._conn.execute(f"SELECT doc FROM articles WHERE id IN ({marks})", chunk):
-                article = Article.from_mapping(json.loads(doc))
+                article = Article.from_stored(json.loads(doc))
                 found[article.id] = article
         return found
 
@@ -181,14 +181,14 @@ class Store:
         path = url_path(url)
         row = self._conn.execute("SELECT doc FROM articles WHERE url_path = ? LIMIT 1", (path,)).fetchone()
         if row:
-            return Article.from_mapping(json.loads(row[0]))
+            return Article.from_stored(json.loads(row[0]))
         if path.startswith("/articles/"):
             return self.article(unquote(path[len("/articles/"):]))
         return None
 
     def iter_articles(self) -> Iterator[Article]:
         for doc, in self._conn.execute("SELECT doc FROM articles ORDER BY id"):
-            yield Article.from_mapping(json.loads(doc))
+            yield Article.from_stored(json.loads(doc))
 
     def article_ids(self) -> list[str]:
         return [row[0] for row in self._conn.execute("SELECT id FROM articles ORDER BY id")]
@@ -209,7 +209,7 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY published IS NULL, published DESC, id LIMIT ?"
         params.append(limit)
-        return [Article.from_mapping(json.loads(doc)) for doc, in self._conn.execute(sql, params)]
+        return [Article.from_stored(json.loads(doc)) for doc, in self._conn.execute(sql, params)]
 
     def labels(self) -> tuple[dict[str, str], dict[str, str]]:
         """Display labels of category and tag keys ('harm-reduction' -> 'Harm Reduction')."""

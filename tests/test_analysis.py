@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from search import analysis
 
 
@@ -36,3 +41,14 @@ def test_settings_describe_the_pipeline():
     settings = analysis.settings()
     assert settings["version"] == analysis.ANALYZER_VERSION
     assert "snowball-english" in settings["filters"]
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=40))
+def test_fold_equals_folding_the_whole_text_at_once(text):
+    # fold() folds each run of non-ASCII characters apart; the result must not depend on that.
+    decomposed = unicodedata.normalize("NFKD", text)
+    assert analysis.fold(text) == "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def test_fold_drops_a_combining_accent_after_an_ascii_letter():
+    assert analysis.fold("cafe\u0301 na\u00efve \ufb01") == "cafe naive fi"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -37,6 +38,9 @@ def test_invalid_records_say_which_field(record, message):
 def test_round_trip_through_dict():
     article = Article(id="a", title="T", tags=("x",), published=dt.date(2020, 1, 2), related_pins=("b",))
     assert Article.from_mapping(article.to_dict()) == article
+    # The store's trusted path restores the same Article from the JSON it keeps.
+    assert Article.from_stored(json.loads(json.dumps(article.to_dict()))) == article
+    assert Article.from_stored({"id": "b", "title": "U"}) == Article(id="b", title="U")
 
 
 def test_slugify_keys():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
 from flask import current_app, request, url_for
@@ -25,8 +26,11 @@ def indexer() -> Indexer:
 
 def absolute_url(url: str) -> str:
     """Article URLs may be paths; pages on other origins need them whole."""
-    base = settings().site_url or request.host_url
-    return urljoin(base, url)
+    return urljoin(_base(), url)
+
+
+def _base() -> str:
+    return settings().site_url or request.host_url
 
 
 # Schemes a reader's click may follow. Anything else (javascript:, data:, vbscript:) in an
@@ -35,15 +39,22 @@ def absolute_url(url: str) -> str:
 LINK_SCHEMES = frozenset({"http", "https"})
 
 
+@lru_cache(maxsize=8192)
+def _safe_absolute(base: str, url: str) -> str | None:
+    """`url` made absolute against `base` when it is an http(s) URL or a path, else None.
+    Cached: every hit and related item of every response goes through here."""
+    try:
+        full = urljoin(base, url)
+        return full if urlsplit(full).scheme.lower() in LINK_SCHEMES else None
+    except ValueError:  # not a URL at all ("http://[")
+        return None
+
+
 def article_link(url: str, article_id: str, absolute: bool = True) -> str:
     """The link to an article: its url (made absolute, or as given with absolute=False) when
     that is an http(s) URL or a path, else Kindred's own page for the article."""
-    try:
-        full = absolute_url(url)
-        safe = urlsplit(full).scheme.lower() in LINK_SCHEMES
-    except ValueError:  # not a URL at all ("http://[")
-        safe = False
-    if safe:
+    full = _safe_absolute(_base(), url)
+    if full is not None:
         return full if absolute else url
     local = url_for("pages.article", article_id=article_id)
     return absolute_url(local) if absolute else local
@@ -53,8 +64,4 @@ def image_link(url: str) -> str | None:
     """An article's image URL, as given, when it is http(s) or a path, else None."""
     if not url:
         return None
-    try:
-        safe = urlsplit(absolute_url(url)).scheme.lower() in LINK_SCHEMES
-    except ValueError:
-        return None
-    return url if safe else None
+    return url if _safe_absolute(_base(), url) is not None else None

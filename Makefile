@@ -2,11 +2,15 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-ENGINE ?= whoosh
 PORT ?= 8000
+# `make run ENGINE=tantivy` picks the engine for this run; without it kindred.toml decides
+# (the default is whoosh).
+ifdef ENGINE
 export KINDRED_ENGINE := $(ENGINE)
+endif
 
-.PHONY: install index run test test-fast system-deps docs screenshots bench bench-quick bench-deps clean
+.PHONY: install index run test test-fast system-deps docs screenshots soak crash fuzz reliability \
+	bench bench-quick bench-deps clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,11 +50,11 @@ RELIABILITY_OUT ?= var/reliability
 # Live rebuilds under load: 3 full rebuilds and 200 admin writes while a load generator
 # searches; 0 failed requests, every answer from a complete version.
 soak: install
-	$(BIN)/python -m tests.reliability.soak --engine $(ENGINE) --out $(RELIABILITY_OUT)/soak.json
+	$(BIN)/python -m tests.reliability.soak $(if $(ENGINE),--engine $(ENGINE)) --out $(RELIABILITY_OUT)/soak.json
 
 # 20 builds SIGKILLed at random moments while `kindred serve` answers from the index.
 crash: install
-	$(BIN)/python -m tests.reliability.crash --engine $(ENGINE) --out $(RELIABILITY_OUT)/crash.json
+	$(BIN)/python -m tests.reliability.crash $(if $(ENGINE),--engine $(ENGINE)) --out $(RELIABILITY_OUT)/crash.json
 
 # The fuzz tests with 100x the cases of `make test` (Hypothesis profile `fuzz`), and
 # schemathesis with 500 generated requests per API operation.

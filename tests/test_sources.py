@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+
 import pytest
 
 from indexer.sources import Record, Rejected, Skipped, read_paths
@@ -96,6 +98,23 @@ def test_wordpress_export_keeps_published_posts_and_pages():
     assert post.body == "Test strips detect fentanyl.\n\nA caption\n\nSecond paragraph."
     assert sorted(s.reason for s in skipped) == ["post type attachment", "status draft"]
     assert not rejected
+
+
+def test_gzipped_wordpress_export_reads_like_the_plain_one(tmp_path):
+    gz = tmp_path / "export.xml.gz"
+    gz.write_bytes(gzip.compress((SOURCES / "export.xml").read_bytes()))
+    items = list(read_paths([gz]))
+    assert sorted(i.article.id for i in items if isinstance(i, Record)) == ["11", "14"]
+    assert all(i.location.startswith(str(gz)) for i in items)
+
+
+def test_html_takes_every_open_graph_tag(tmp_path):
+    page = tmp_path / "tags.html"
+    page.write_text('<html><head><title>Kratom</title><meta property="article:tag" content="kratom">'
+                    '<meta property="article:tag" content="Opioids"><meta property="article:tag" content=" ">'
+                    '</head><body><p>Kratom is a plant.</p></body></html>')
+    [record] = list(read_paths([page]))
+    assert record.article.tags == ("kratom", "Opioids")
 
 
 @pytest.mark.parametrize("name", ["billion-laughs.xml", "xxe.xml"])

@@ -134,11 +134,14 @@ def _related_limit() -> int:
 
 def _related_response(article_id: str, limit: int):
     service = search_service()
+    # State first: if the index switches in between, the new list gets the old ETag and is
+    # fetched again on revalidation; the other order would let a stale list look current.
+    state = service.state()
     items = service.related(article_id, limit)
     if items is None:
         raise ApiError(404, "not_found", f"no article with id {article_id!r}")
     response = jsonify({"id": article_id, "related": [related_json(i) for i in items]})
-    return cacheable(response, service.state(), article_id, limit, request.host_url)
+    return cacheable(response, state, article_id, limit, request.host_url)
 
 
 @blueprint.get("/related/<path:article_id>")

@@ -68,11 +68,12 @@ def grouped_blocks(body: str) -> list[tuple[str, object]]:
 def widget_related(article_id: str):
     service = search_service()
     limit = min(max(int_arg("limit", settings().related_limit), 1), settings().related_k)
+    state = service.state()  # before the list, as for the JSON API
     items = service.related(article_id, limit)
     if items is None:
         abort(404, f"No article with id {article_id!r}.")
     html = render_template("widget_related.html", items=items, source=article_id)
-    response = cacheable(Response(html, mimetype="text/html"), service.state(), article_id, limit, request.host_url)
+    response = cacheable(Response(html, mimetype="text/html"), state, article_id, limit, request.host_url)
     return allow_cors(response)
 
 

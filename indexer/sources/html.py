@@ -55,7 +55,9 @@ def parse_html(text: str, default_id: str) -> dict[str, object]:
         "title": meta("og:title") or text_of("title") or text_of("h1"),
         "summary": meta("description", "og:description"),
         "category": meta("kindred:category", "article:section"),
-        "tags": meta("keywords", "article:tag"),
+        # Open Graph gives one article:tag meta per tag.
+        "tags": meta("keywords") or [node.attributes.get("content") or "" for node in
+                                     tree.css('meta[property="article:tag"], meta[name="article:tag"]')],
         "author": meta("author", "article:author"),
         "published": meta("article:published_time", "date"),
         "image": meta("og:image"),

@@ -14,7 +14,7 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import parse as parse_xml
 
-from indexer.sources.records import Item, Rejected, Skipped, parse_problem, to_record
+from indexer.sources.records import Item, Rejected, Skipped, open_binary, parse_problem, to_record
 from indexer.sources.text import HostileMarkup, html_to_text
 
 _ARTICLE_TYPES = {"post", "page"}
@@ -40,7 +40,8 @@ def _text(element: Element, name: str, namespace_hint: str = "") -> str:
 
 def read_wxr(path: Path) -> Iterator[Item]:
     try:
-        root = parse_xml(str(path), forbid_dtd=True).getroot()
+        with open_binary(path) as fh:  # exports are often gzipped (.xml.gz)
+            root = parse_xml(fh, forbid_dtd=True).getroot()
     except ParseError as exc:
         line, column = exc.position
         yield Rejected(f"{path}:{line}", f"malformed XML: {exc.msg if hasattr(exc, 'msg') else exc} (column {column})")

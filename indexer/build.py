@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
-import scipy.sparse as sp
 from tqdm import tqdm
 
 from indexer.journal import Journal
 from indexer.locks import file_lock
-from indexer.related import Neighbor, RelatedModel, RelatedPolicy, recency_pools
+from indexer.related import Neighbor, RelatedModel, RelatedPolicy, pairwise_similarity, recency_pools
 from indexer.related_state import RelatedState
 from indexer.sources import Record, Rejected, Skipped, read_paths
 from indexer.sources.records import check_storable
@@ -280,8 +279,10 @@ class Indexer:
         def pool(category: str | None) -> list[Article]:
             return store.recent(policy.k + len(changed) + 1, category)
 
+        # Diversity compares candidates with each other: their stored vectors, as a build would.
+        pairwise = state.pairwise(needed) if policy.diversity > 0 else None
         store.put_related({
-            source: policy.blend(articles[source], candidates.get(source, []), articles, pool)
+            source: policy.blend(articles[source], candidates.get(source, []), articles, pool, pairwise)
             for source in changed if source in articles
         })
         return len(changed)
@@ -324,7 +325,7 @@ def _related(settings: Settings, articles: Sequence[Article], docs: Sequence[Ind
     by_id = {a.id: a for a in articles}
     policy = RelatedPolicy.from_settings(settings)
     pools = recency_pools(articles)
-    pairwise = _pairwise(model.ids_, model.matrix_)
+    pairwise = pairwise_similarity(model.ids_, model.matrix_)
     lists = {doc_id: policy.blend(by_id[doc_id], row, by_id, pools, pairwise)
              for doc_id, row in zip(model.ids_, candidates)}
     timings["blend_s"] = time.perf_counter() - started
@@ -346,12 +347,3 @@ def _surface_words(words: Mapping[str, int]) -> dict[str, str]:
         if term not in best or (df, word) > best[term]:
             best[term] = (df, word)
     return {term: word for term, (_, word) in best.items()}
-
-
-def _pairwise(ids: Sequence[str], matrix: sp.csr_matrix) -> Callable[[str, str], float]:
-    position = {doc_id: i for i, doc_id in enumerate(ids)}
-
-    def similarity(a: str, b: str) -> float:
-        return float(matrix[position[a]].multiply(matrix[position[b]]).sum())
-
-    return similarity

@@ -255,6 +255,19 @@ class RelatedPolicy:
         return picked
 
 
+def pairwise_similarity(ids: Sequence[str], matrix: sp.csr_matrix) -> Callable[[str, str], float]:
+    """Cosine similarity of two articles from their L2-normalised TF-IDF rows (0 for an
+    article without a row); for the list's diversity."""
+    position = {doc_id: i for i, doc_id in enumerate(ids)}
+
+    def similarity(a: str, b: str) -> float:
+        if a not in position or b not in position:
+            return 0.0
+        return float(matrix[position[a]].multiply(matrix[position[b]]).sum())
+
+    return similarity
+
+
 def recency_pools(articles: Iterable[Article]) -> Callable[[str | None], list[Article]]:
     """Fallback pools for a full build: articles by category (None = all), newest first."""
     ordered = sorted(articles, key=lambda a: (a.published or dt.date.min, a.id), reverse=True)

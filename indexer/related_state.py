@@ -14,12 +14,12 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from indexer.related import WHY_TERMS, Neighbor, RelatedModel
+from indexer.related import WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity
 from search.engine import IndexDoc
 from search.store import Store
 
@@ -172,6 +172,12 @@ class RelatedState:
             conn.executemany("INSERT OR REPLACE INTO related_candidates (source, items) VALUES (?, ?)",
                              [(source, _encode(neighbors)) for source, neighbors in affected.items()])
         return set(affected) | touched
+
+    def pairwise(self, ids: Iterable[str]) -> Callable[[str, str], float]:
+        """Similarity between any two of `ids` from their stored vectors."""
+        _, _, columns = self._vocabulary()
+        found, matrix = self._vectors_of(ids, columns)
+        return pairwise_similarity(found, matrix)
 
     def _vectors_of(self, ids: Iterable[str], columns: int) -> tuple[list[str], sp.csr_matrix]:
         rows: list[dict[int, float]] = []

@@ -170,3 +170,28 @@ def test_index_the_real_sample_site(sample_settings):
     manifest = read_manifest(Layout(sample_settings.index_dir).current_dir())
     assert manifest["doc_count"] >= 48
     assert Path(manifest["sources"][0]) == (REPO / "data" / "sample").resolve()
+
+
+FILLER = ["alcohol hangover sleep", "cannabis edibles onset", "nicotine vaping lungs", "opioid naloxone overdose",
+          "caffeine coffee heart", "mdma molly festival heat", "alcohol liver drinking", "cannabis harvest trichomes"]
+NEAR_COPIES = [
+    {"id": "src", "title": "Ketamine infusion therapy", "body": "ketamine infusion therapy depression clinic dose session"},
+    {"id": "a", "title": "Ketamine infusion clinics", "body": "ketamine infusion therapy clinic anesthesia hospital monitoring"},
+    {"id": "a-copy", "title": "Ketamine infusion clinics again",
+     "body": "ketamine infusion therapy clinic anesthesia hospital monitoring nurse"},
+    {"id": "b", "title": "Depression dose sessions", "body": "ketamine depression dose session psilocybin trial"},
+] + [{"id": f"f{i}", "title": text.title(), "body": f"{text} {text}"} for i, text in enumerate(FILLER)]
+
+
+@pytest.mark.parametrize("diversity, expected", [(0.0, ["a", "a-copy", "b"]), (0.9, ["a", "b", "a-copy"])])
+def test_upserted_articles_get_lists_as_diverse_as_a_build_gives(tmp_path, diversity, expected):
+    settings = make_settings(tmp_path, related_diversity=diversity, related_fallback=[])
+    indexer = Indexer(settings)
+    indexer.build([write_jsonl(tmp_path / "a.jsonl", NEAR_COPIES)])
+    service = SearchService(settings)
+    assert [i.id for i in service.related("src", 3)] == expected  # the full build
+    indexer.upsert([Article(id="src2", title="Ketamine infusion therapy sessions",
+                            body=NEAR_COPIES[0]["body"] + " ketamine")])
+    # src2 repeats src (a near-duplicate, left out); a-copy repeats a, so diversity moves it down.
+    assert [i.id for i in service.related("src2", 3)] == expected
+    service.close()

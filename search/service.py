@@ -17,7 +17,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from search import analysis
 from search.article import Article, reading_text, slugify
 from search.config import Settings
 from search import analysis, feedback

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -14,6 +15,9 @@ from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
 from web import create_app
+
+if TYPE_CHECKING:
+    from tests.browser.servers import KindredServer
 
 # `make fuzz` runs the fuzz tests with `--hypothesis-profile=fuzz`: they scale their example
 # counts from the profile's max_examples (Hypothesis's default, 100, in CI). See

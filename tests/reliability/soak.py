@@ -373,7 +373,7 @@ def summary(result: SoakResult) -> str:
         f"  writes: {result.writes.get('done')} ({result.writes.get('upsert')} upserts, {result.writes.get('update')} "
         f"updates, {result.writes.get('delete')} deletes; {result.writes.get('during_rebuild')} during a rebuild), "
         f"failed: {result.writes.get('failed')}",
-        f"  rebuilds: " + "; ".join(f"{r['via']} -> {r['version']} ({r['seconds']}s)" for r in result.rebuilds),
+        "  rebuilds: " + "; ".join(f"{r['via']} -> {r['version']} ({r['seconds']}s)" for r in result.rebuilds),
         f"  versions completed: {result.completed_versions}",
         f"  versions seen by searches: {result.search_versions_seen}",
         f"  versions seen by related/widget ETags: {result.related_states_seen}",

@@ -14,7 +14,7 @@ import pytest
 
 from indexer.build import Indexer
 from indexer.journal import Journal
-from indexer.locks import IndexBusy, file_lock
+from indexer.locks import file_lock
 from search.article import Article
 from search.service import SearchRequest, SearchService
 from search.versions import Layout
@@ -129,7 +129,7 @@ def test_writers_that_cannot_wait_get_index_busy_and_change_nothing(whoosh_index
     layout = Layout(settings.resolve(settings.index_dir))
     journal = Journal(layout.journal)
     seq, docs = journal.last_seq(), _doc_count(settings)
-    a, b = batch("busy-a", 400), batch("busy-b", 500)
+    a = batch("busy-a", 400)
     with file_lock(layout.write_lock, 0, "the test"):
         outcomes = run_writers(settings, [("upsert", a), ("delete", ["syn-1", "syn-2"])])
     assert [o[1] for o in outcomes] == ["IndexBusy", "IndexBusy"], outcomes

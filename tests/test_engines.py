@@ -303,3 +303,20 @@ def test_an_empty_index_answers(tmp_path, name):
     assert results.facets == {"category": [], "tags": []}
     assert engine.doc_count() == 0
     engine.close()
+
+
+def test_tantivy_indexes_built_with_pre_tokenized_content_take_writes_alike(tmp_path, monkeypatch):
+    # Indexes from before the whitespace tokenizer declare "raw" content: words must still go
+    # in one by one (a "raw" field would index a whole article as one term).
+    from search.engines import tantivy as tantivy_engine
+
+    monkeypatch.setattr(tantivy_engine, "CONTENT_TOKENIZER", "raw")
+    old = build("tantivy", tmp_path)
+    old.close()
+    monkeypatch.undo()
+    engine = open_engine("tantivy", tmp_path)
+    engine.upsert([IndexDoc.from_article(article("kidney", "Kidney stones", "Drink water to pass kidney stones."))])
+    assert ids(engine, words("kidneys")) == ["kidney"]
+    assert ids(engine, EngineQuery(should=(phrase("needle exchange"),))) == ["p-adjacent"]
+    assert ids(engine, EngineQuery(should=(phrase("pass kidney stones"),))) == ["kidney"]
+    engine.close()

@@ -6,6 +6,7 @@ idf, k1=1.2, b=0.75, fixed in tantivy), so both engines rank alike.
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,20 +31,24 @@ BULK_HEAP_BYTES = 256_000_000
 BULK_THREADS = max(1, min(4, os.cpu_count() or 1))
 UPDATE_HEAP_BYTES = 64_000_000
 FACET_FIELDS = ("category", "tags")
+CONTENT_TOKENIZER = "whitespace"
 
 
 def build_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
-    # "raw" leaves the already-analyzed terms alone; positions make phrases work.
-    builder.add_text_field("content", stored=False, tokenizer_name="raw", index_option="position")
+    # The terms come analyzed, joined by spaces: tantivy's whitespace tokenizer only splits
+    # them again (in Rust, with positions for phrases), never changes one.
+    builder.add_text_field("content", stored=False, tokenizer_name=CONTENT_TOKENIZER, index_option="position")
     builder.add_text_field("category", fast=True, tokenizer_name="raw", index_option="basic")
     builder.add_text_field("tags", fast=True, tokenizer_name="raw", index_option="basic")
     builder.add_integer_field("published", fast=True)
     return builder.build()
 
 
-def _content(terms: Sequence[str]) -> tantivy.PreTokenizedString:
+def _pre_tokenized(terms: Sequence[str]) -> tantivy.PreTokenizedString:
+    """The terms as tokens, for indexes whose content field does not split on whitespace
+    (built before Kindred used the whitespace tokenizer): slower, a Python object per term."""
     tokens = []
     start = 0
     for position, term in enumerate(terms):
@@ -53,11 +58,22 @@ def _content(terms: Sequence[str]) -> tantivy.PreTokenizedString:
     return tantivy.PreTokenizedString(" ".join(terms), tokens)
 
 
-def _document(doc: IndexDoc) -> tantivy.Document:
+def _content_tokenizer(path: Path) -> str | None:
+    """The tokenizer the index at `path` declares for its content field."""
+    try:
+        schema = json.loads((path / "meta.json").read_text(encoding="utf-8"))["schema"]
+        return next(f["options"]["indexing"]["tokenizer"] for f in schema if f["name"] == "content")
+    except (OSError, ValueError, KeyError, StopIteration, TypeError):
+        return None
+
+
+def _document(doc: IndexDoc, split_by_tantivy: bool) -> tantivy.Document:
     document = tantivy.Document()
     document.add_text("id", doc.id)
-    if doc.terms:
-        document.add_pre_tokenized_text("content", _content(doc.terms))
+    if doc.terms and split_by_tantivy:
+        document.add_text("content", " ".join(doc.terms))
+    elif doc.terms:
+        document.add_pre_tokenized_text("content", _pre_tokenized(doc.terms))
     if doc.category:
         document.add_text("category", doc.category)
     for tag in doc.tags:
@@ -79,9 +95,11 @@ def _ranked(counts: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
 class TantivyEngine:
     name = "tantivy"
 
-    def __init__(self, index: tantivy.Index):
+    def __init__(self, index: tantivy.Index, path: Path):
         self._index = index
         self._schema = index.schema
+        # Only the whitespace tokenizer gives back the joined terms unchanged.
+        self._split_by_tantivy = _content_tokenizer(path) == "whitespace"
         # Manual: this object reloads after its own commits and in refresh(), with no watcher thread.
         index.config_reader(reload_policy="manual")
         self._searcher = index.searcher()
@@ -90,11 +108,11 @@ class TantivyEngine:
     @classmethod
     def create(cls, path: Path, ranking: Ranking) -> "TantivyEngine":
         path.mkdir(parents=True, exist_ok=True)
-        return cls(tantivy.Index(build_schema(), path=str(path), reuse=False))
+        return cls(tantivy.Index(build_schema(), path=str(path), reuse=False), path)
 
     @classmethod
     def open(cls, path: Path, ranking: Ranking) -> "TantivyEngine":
-        return cls(tantivy.Index.open(str(path)))
+        return cls(tantivy.Index.open(str(path)), path)
 
     # Writes -------------------------------------------------------------------
 
@@ -116,7 +134,7 @@ class TantivyEngine:
         count = 0
         with self._writer(BULK_HEAP_BYTES, BULK_THREADS) as writer:
             for doc in docs:
-                writer.add_document(_document(doc))
+                writer.add_document(_document(doc, self._split_by_tantivy))
                 count += 1
         return count
 
@@ -125,7 +143,7 @@ class TantivyEngine:
             for doc in docs:
                 # A delete applies only to documents added before it, so the new one stays.
                 writer.delete_documents_by_term("id", doc.id)
-                writer.add_document(_document(doc))
+                writer.add_document(_document(doc, self._split_by_tantivy))
 
     def delete(self, ids: Sequence[str]) -> None:
         with self._writer() as writer:

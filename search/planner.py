@@ -19,6 +19,8 @@ PREFIX_EXPANSIONS = 30
 # Short queries get misspellings replaced; in a long question one unknown word is better
 # left alone ("remote stations" must not become "remote nations"), only suggested.
 AUTO_CORRECT_MAX_WORDS = 3
+# Words whose spelling verdict is kept per index state (a site's query vocabulary is small).
+CORRECTIONS_CACHED = 50_000
 
 
 class Vocabulary(Protocol):
@@ -64,23 +66,27 @@ def _replace_words(text: str, corrections: list[Correction]) -> str:
 
 class Planner:
     def __init__(self, synonyms: Synonyms, vocabulary: Vocabulary, doc_frequency: Callable[[str], int],
-                 doc_count: int, tuning: Tuning = Tuning()):
+                 doc_count: int, tuning: Tuning = Tuning(), corrections: dict[str, Correction | None] | None = None):
+        """`corrections`: a cache of spelling results for this vocabulary, kept by the caller
+        as long as the vocabulary stays the same."""
         self.synonyms = synonyms
         self.vocabulary = vocabulary
         self.doc_frequency = doc_frequency
         self.doc_count = max(doc_count, 1)
         self.tuning = tuning
+        self._corrections = {} if corrections is None else corrections
 
     def plan(self, text: str, parsed: ParsedQuery, *, sort: str = "relevance", offset: int = 0, limit: int = 10,
-             facets: bool = False, spelling: bool = True) -> Plan:
+             facets: bool = False, spelling: bool = True, suggest: bool = True) -> Plan:
+        """`spelling`: correct misspelt words of short queries (and suggest for any query,
+        unless `suggest` is False: ranking alone needs no "did you mean")."""
         surfaces = [w for raw in parsed.words for w in analysis.words(raw) if not analysis.is_stop_word(w)]
         automatic: list[Correction] = []
         suggested: list[Correction] = []
-        if spelling:
-            short = len(surfaces) <= AUTO_CORRECT_MAX_WORDS
+        short = len(surfaces) <= AUTO_CORRECT_MAX_WORDS
+        if spelling and (short or suggest):
             for index, word in enumerate(surfaces):
-                found = correct(word, self.vocabulary.word_frequency, self.vocabulary.spelling_candidates,
-                                self._term_known)
+                found = self._correct(word)
                 if found and found.automatic and short:
                     surfaces[index] = found.replacement
                     automatic.append(found)
@@ -111,6 +117,14 @@ class Planner:
             corrected=_replace_words(text, automatic) if automatic else None,
             suggestion=_replace_words(text, suggested) if suggested else None,
         )
+
+    def _correct(self, word: str) -> Correction | None:
+        if word in self._corrections:
+            return self._corrections[word]
+        found = correct(word, self.vocabulary.word_frequency, self.vocabulary.spelling_candidates, self._term_known)
+        if len(self._corrections) < CORRECTIONS_CACHED:
+            self._corrections[word] = found
+        return found
 
     def _term_known(self, term: str) -> bool:
         return self.doc_frequency(term) > 0

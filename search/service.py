@@ -12,10 +12,10 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from search.article import Article, reading_text, slugify
 from search.config import Settings
@@ -24,6 +24,7 @@ from search.engine import Engine, EngineHit, EngineQuery, EngineResults, IndexDo
 from search.highlight import Highlighter
 from search.planner import Plan, Planner, Tuning
 from search.query import ParsedQuery, clean, parse
+from search.spelling import Correction
 from search.rules import Banner, Rules
 from search.store import STORE_FILE, RelatedEntry, Store
 from search.synonyms import Synonyms
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 
 FEW_RESULTS = 3  # below this, a "did you mean" correction is searched automatically
 FEEDBACK_POOL = 50  # pseudo-relevance feedback re-ranks this many first-pass results
+TERM_COUNTS_CACHED = 2048  # articles whose analyzed terms feedback keeps at hand
+DOC_FREQUENCIES_CACHED = 200_000
 SUGGEST_LIMIT = 8
 CONFIG_CHECK_SECONDS = 1.0
 
@@ -129,6 +132,35 @@ class _Snapshot:
         self.data_version = self.store.data_version()
         self.generation = int(self.store.meta("generation", 0))
         self.labels = self.store.labels()
+        self._clear_derived()
+
+    def _clear_derived(self) -> None:
+        # Worked out from this state of the index on demand, kept until it changes.
+        self.corrections: dict[str, Correction | None] = {}
+        self.term_counts: OrderedDict[str, Counter[str]] = OrderedDict()
+        self._doc_frequencies: dict[str, int] = {}
+
+    def doc_frequency(self, term: str) -> int:
+        found = self._doc_frequencies.get(term)
+        if found is None:
+            found = self.engine.doc_frequency(term)
+            if len(self._doc_frequencies) < DOC_FREQUENCIES_CACHED:
+                self._doc_frequencies[term] = found
+        return found
+
+    def article_term_counts(self, ids: Sequence[str], weights: dict[str, int]) -> dict[str, Counter[str]]:
+        """Weighted term counts of articles (for feedback), analyzed once per index state."""
+        missing = [i for i in ids if i not in self.term_counts]
+        for article in self.store.articles(missing).values():
+            self.term_counts[article.id] = IndexDoc.from_article(article, weights).term_counts()
+        found = {}
+        for doc_id in ids:
+            if doc_id in self.term_counts:
+                self.term_counts.move_to_end(doc_id)
+                found[doc_id] = self.term_counts[doc_id]
+        while len(self.term_counts) > TERM_COUNTS_CACHED:
+            self.term_counts.popitem(last=False)
+        return found
 
     @property
     def state(self) -> str:
@@ -143,6 +175,7 @@ class _Snapshot:
         self.labels = self.store.labels()
         self.generation = int(self.store.meta("generation", 0))
         self.data_version = current
+        self._clear_derived()
         return True
 
     def close(self) -> None:
@@ -277,7 +310,8 @@ class SearchService:
     def _planner(self, snap: _Snapshot) -> Planner:
         tuning = Tuning(synonym_weight=self.settings.search_synonym_weight, max_terms=self.settings.search_max_terms,
                         max_postings=self.settings.search_max_postings)
-        return Planner(self._synonyms.get(), snap.store, snap.engine.doc_frequency, snap.engine.doc_count(), tuning)
+        return Planner(self._synonyms.get(), snap.store, snap.doc_frequency, snap.engine.doc_count(), tuning,
+                       snap.corrections)
 
     def rank(self, q: str, limit: int = 1000, operators: bool = True) -> list[str]:
         """Ids of the best `limit` matches, as the reader's search would rank them (for evaluation).
@@ -287,7 +321,7 @@ class SearchService:
         snap = self._current()
         text = clean(q)
         parsed = parse(text) if operators else ParsedQuery(words=(text,))
-        plan = self._planner(snap).plan(text, parsed, limit=limit)
+        plan = self._planner(snap).plan(text, parsed, limit=limit, suggest=False)
         if plan.query.matches_everything:
             return []
         return [hit.id for hit in self._ranked(snap, replace(plan.query, count=False)).hits]
@@ -303,12 +337,10 @@ class SearchService:
         pool = max(FEEDBACK_POOL, window)
         first = snap.engine.search(replace(query, offset=0, limit=pool))
         top = first.hits[: s.search_feedback_docs]
-        articles = snap.store.articles(h.id for h in top)
-        weights = snap.manifest["field_weights"]
-        documents = [(IndexDoc.from_article(articles[h.id], weights).term_counts(), h.score)
-                     for h in top if h.id in articles]
+        counts = snap.article_term_counts([h.id for h in top], snap.manifest["field_weights"])
+        documents = [(counts[h.id], h.score) for h in top if h.id in counts]
         doc_count = snap.engine.doc_count()
-        frequency = snap.engine.doc_frequency
+        frequency = snap.doc_frequency
         added = feedback.expansion(query, documents, lambda t: bm25_idf(frequency(t), doc_count),
                                    lambda t: frequency(t) > 0, s.search_feedback_terms, s.search_feedback_weight)
         if not added:

@@ -195,3 +195,16 @@ def test_upserted_articles_get_lists_as_diverse_as_a_build_gives(tmp_path, diver
     # src2 repeats src (a near-duplicate, left out); a-copy repeats a, so diversity moves it down.
     assert [i.id for i in service.related("src2", 3)] == expected
     service.close()
+
+
+def test_spelling_learns_words_from_upserts(tmp_path):
+    settings = make_settings(tmp_path)
+    indexer = Indexer(settings)
+    indexer.build([write_jsonl(tmp_path / "a.jsonl", ARTICLES)])
+    service = SearchService(settings)
+    before = service.search(SearchRequest(q="kratoom"))
+    assert before.total == 0 and before.corrected is None
+    indexer.upsert([Article(id="kr", title="Kratom", body="Kratom is a plant; kratom leaves are brewed.")])
+    after = service.search(SearchRequest(q="kratoom"))
+    assert after.corrected == "kratom" and [h.id for h in after.hits] == ["kr"]
+    service.close()

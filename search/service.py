@@ -230,11 +230,13 @@ class SearchService:
     # Index state -------------------------------------------------------------------------
 
     def _current(self) -> _Snapshot:
-        path = self.layout.current_dir()  # one read of the link: the name matches what is opened
+        name = self.layout.current_name()  # read once: the name labels what is opened
         with self._lock:
             snap = self._snapshot
-            if snap is None or snap.name != path.name:
-                fresh = _Snapshot(path.name, path, self.settings)
+            if snap is None or snap.name != name:
+                if name is None:
+                    self.layout.current_dir()  # raises IndexNotFound, saying what to do
+                fresh = _Snapshot(name, self.layout.versions / name, self.settings)
                 if self._retired is not None:
                     self._retired.close()
                 self._retired, self._snapshot = snap, fresh
@@ -484,17 +486,20 @@ class SearchService:
 
     def related(self, article_id: str, limit: int | None = None) -> list[RelatedItem] | None:
         """The stored related list (computed at build/upsert time), or None for an unknown id."""
+        return self.related_with_state(article_id, limit)[1]
+
+    def related_with_state(self, article_id: str, limit: int | None = None) -> tuple[str, list[RelatedItem] | None]:
+        """The related list and the index state it comes from (for HTTP validators)."""
         limit = limit or self.settings.related_limit
         snap = self._current()
         # Lists change only with the index: every article page's widget asks for one.
         key = ("related", snap.name, snap.data_version, article_id, limit)
         cached = self._cache_get(key)
-        if cached is not None:
-            return cached
-        items = self._related(snap, article_id, limit)
-        if items is not None:
-            self._cache_put(key, items)
-        return items
+        if cached is None:
+            cached = self._related(snap, article_id, limit)
+            if cached is not None:
+                self._cache_put(key, cached)
+        return snap.state, cached
 
     def _related(self, snap: _Snapshot, article_id: str, limit: int) -> list[RelatedItem] | None:
         entries = snap.store.related(article_id)

@@ -62,9 +62,10 @@ class Layout:
         return self.root / "journal.sqlite"
 
     def current_name(self) -> str | None:
+        # os.path, not pathlib: every request reads the link.
         try:
-            return Path(os.readlink(self.current_link)).name
-        except (FileNotFoundError, OSError):
+            return os.path.basename(os.readlink(os.path.join(self.root, CURRENT_LINK)))
+        except OSError:
             return None
 
     def current_dir(self) -> Path:

@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from search.article import Article, InvalidArticle
 from search.service import Hit, RelatedItem, SearchRequest
-from web.context import absolute_url, article_link, image_link, indexer, search_service, settings
+from web.context import absolute_url, article_link, image_link, indexer, search_service, settings, site_base
 from web.errors import ApiError
 from web.http import allow_cors, bool_arg, cacheable, int_arg, require_admin, session_id
 
@@ -133,15 +133,11 @@ def _related_limit() -> int:
 
 
 def _related_response(article_id: str, limit: int):
-    service = search_service()
-    # State first: if the index switches in between, the new list gets the old ETag and is
-    # fetched again on revalidation; the other order would let a stale list look current.
-    state = service.state()
-    items = service.related(article_id, limit)
+    state, items = search_service().related_with_state(article_id, limit)
     if items is None:
         raise ApiError(404, "not_found", f"no article with id {article_id!r}")
     response = jsonify({"id": article_id, "related": [related_json(i) for i in items]})
-    return cacheable(response, state, article_id, limit, request.host_url)
+    return cacheable(response, state, article_id, limit, site_base())
 
 
 @blueprint.get("/related/<path:article_id>")

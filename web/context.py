@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
-from flask import current_app, request, url_for
+from flask import current_app, g, request, url_for
 
 from indexer.build import Indexer
 from search.config import Settings
@@ -26,11 +26,15 @@ def indexer() -> Indexer:
 
 def absolute_url(url: str) -> str:
     """Article URLs may be paths; pages on other origins need them whole."""
-    return urljoin(_base(), url)
+    return urljoin(site_base(), url)
 
 
-def _base() -> str:
-    return settings().site_url or request.host_url
+def site_base() -> str:
+    """Where this site's links start: `site_url`, else the scheme and host asked for."""
+    base = g.get("kindred_base")
+    if base is None:  # once per request: werkzeug rebuilds host_url on each access
+        base = g.kindred_base = settings().site_url or request.host_url
+    return base
 
 
 # Schemes a reader's click may follow. Anything else (javascript:, data:, vbscript:) in an
@@ -53,7 +57,7 @@ def _safe_absolute(base: str, url: str) -> str | None:
 def article_link(url: str, article_id: str, absolute: bool = True) -> str:
     """The link to an article: its url (made absolute, or as given with absolute=False) when
     that is an http(s) URL or a path, else Kindred's own page for the article."""
-    full = _safe_absolute(_base(), url)
+    full = _safe_absolute(site_base(), url)
     if full is not None:
         return full if absolute else url
     local = url_for("pages.article", article_id=article_id)
@@ -64,4 +68,4 @@ def image_link(url: str) -> str | None:
     """An article's image URL, as given, when it is http(s) or a path, else None."""
     if not url:
         return None
-    return url if _safe_absolute(_base(), url) is not None else None
+    return url if _safe_absolute(site_base(), url) is not None else None

@@ -10,7 +10,7 @@ from markupsafe import Markup
 from search.article import blocks
 from web.analytics import popular
 from web.api import record_search, search_request_from_args
-from web.context import absolute_url, article_link, search_service, settings
+from web.context import absolute_url, article_link, search_service, settings, site_base
 from web.http import allow_cors, cacheable, int_arg, keep_session, session_id
 
 blueprint = Blueprint("pages", __name__)
@@ -66,14 +66,12 @@ def grouped_blocks(body: str) -> list[tuple[str, object]]:
 
 @blueprint.get("/widget/related/<path:article_id>")
 def widget_related(article_id: str):
-    service = search_service()
     limit = min(max(int_arg("limit", settings().related_limit), 1), settings().related_k)
-    state = service.state()  # before the list, as for the JSON API
-    items = service.related(article_id, limit)
+    state, items = search_service().related_with_state(article_id, limit)
     if items is None:
         abort(404, f"No article with id {article_id!r}.")
     html = render_template("widget_related.html", items=items, source=article_id)
-    response = cacheable(Response(html, mimetype="text/html"), state, article_id, limit, request.host_url)
+    response = cacheable(Response(html, mimetype="text/html"), state, article_id, limit, site_base())
     return allow_cors(response)
 
 

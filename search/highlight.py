@@ -2,15 +2,13 @@
 
 Matching is on stems (so "calories" marks "calorie"), but the output shows the original
 text, HTML-escaped, with only our own <mark> tags added. The index's lexicon knows which
-written words share each stem, so text is matched by one compiled expression (C speed)
-over its accent-folded form; the rare text whose folding changes its length goes
-through the analyzer token by token.
+written words share each stem, so each of those words is looked up with str.find (C
+speed) in the accent-folded, lower-cased text and kept where it stands as a whole word;
+the rare text whose folding changes its length goes through the analyzer token by token.
 """
 
 from __future__ import annotations
 
-import re
-from functools import lru_cache
 from html import escape
 from typing import Iterable, NamedTuple
 
@@ -27,30 +25,48 @@ class _Match(NamedTuple):
     term: str
 
 
-@lru_cache(maxsize=512)
-def _pattern(words: frozenset[str]) -> re.Pattern[str] | None:
-    if not words:
-        return None
-    alternation = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
-    return re.compile(rf"(?<![^\W_])(?:{alternation})(?:['\u2019]s)?(?![^\W_])", re.IGNORECASE)
+_POSSESSIVES = ("'s", "\u2019s")
 
 
 class Highlighter:
     def __init__(self, terms: Iterable[str], words: Iterable[str] = ()):
         """`terms`: stems to mark; `words`: written forms known to have those stems."""
         self.terms = frozenset(terms)
-        self._pattern = _pattern(frozenset(w for w in words if analysis.stem(w) in self.terms) | self.terms)
+        known = {w.lower() for w in words if analysis.stem(w) in self.terms} | self.terms
+        self._words = tuple(w for w in known if w)
 
     def _matches(self, text: str) -> list[_Match]:
         folded = analysis.fold(text)
-        if self._pattern is not None and len(folded) == len(text):
-            found = []
-            for m in self._pattern.finditer(folded):
-                term = analysis.stem(analysis.surface_form(m.group()))
-                if term in self.terms:
-                    found.append(_Match(m.start(), m.end(), term))
-            return found
+        lowered = folded.lower()
+        if len(lowered) == len(text):
+            return self._found(lowered)
         return [_Match(t.start, t.end, t.term) for t in analysis.tokens(text) if t.term in self.terms]
+
+    def _found(self, lowered: str) -> list[_Match]:
+        """Whole-word occurrences of the known words (with a possessive 's), leftmost first;
+        where two overlap ("don" in "don't"), the earlier and longer one."""
+        spans: list[tuple[int, int]] = []
+        size = len(lowered)
+        for word in self._words:
+            start = lowered.find(word)
+            while start >= 0:
+                end = start + len(word)
+                if start == 0 or not lowered[start - 1].isalnum():
+                    if lowered.startswith(_POSSESSIVES, end) and (end + 2 == size or not lowered[end + 2].isalnum()):
+                        spans.append((start, end + 2))
+                    elif end == size or not lowered[end].isalnum():
+                        spans.append((start, end))
+                start = lowered.find(word, start + 1)
+        found: list[_Match] = []
+        taken_until = 0
+        for start, end in sorted(spans, key=lambda span: (span[0], -span[1])):
+            if start < taken_until:
+                continue
+            term = analysis.stem(analysis.surface_form(lowered[start:end]))
+            if term in self.terms:
+                found.append(_Match(start, end, term))
+                taken_until = end
+        return found
 
     def highlight(self, text: str) -> str:
         """The whole text, escaped, with matching words marked."""

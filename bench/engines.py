@@ -60,7 +60,8 @@ STEPS = {
     "total": [("search/service.py", "search"), ("search/service.py", "rank")],
     "planning": [("search/planner.py", "plan")],
     "spelling": [("search/spelling.py", "correct")],
-    "feedback": [("search/service.py", "_with_feedback")],
+    "feedback": [("search/service.py", "article_term_counts"), ("search/feedback.py", "expansion"),
+                 ("search/engines/whoosh.py", "rescore"), ("search/engines/tantivy.py", "rescore")],
     "engine search": [("search/engines/whoosh.py", "search"), ("search/engines/tantivy.py", "search")],
     "hits (store + snippets)": [("search/service.py", "_hits")],
     "snippets + highlight": [("search/highlight.py", "snippet"), ("search/highlight.py", "highlight")],
@@ -230,11 +231,16 @@ def kindred_worker(engine: str, workdir: Path, tmp: Path, queries: dict, limits:
             stats["mean_hits"] = round(sum(map(len, results)) / max(len(results), 1), 2)
             sets[name][path] = stats
     out["sets"] = sets
-    # Where the time of each path goes: cProfile over the first queries of each set.
+    # Where the time of each path goes: cProfile over the first queries of each set, each
+    # profile on a freshly opened index so what it caches per index state starts empty again.
     out["profiles"] = {name: {} for name in ("short", "long")}
     for name in ("short", "long"):
         qs = queries[name][: limits["profile"]]
+        service.close()
+        service = SearchService(settings)
         out["profiles"][name]["search"] = profile_text(lambda: [search(q) for q in qs], steps=STEPS)
+        service.close()
+        service = SearchService(settings)
         out["profiles"][name]["rank"] = profile_text(lambda: [rank(q) for q in qs], steps=STEPS)
     service.close()
 

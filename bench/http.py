@@ -8,7 +8,8 @@ URL list (bounded: each thread stops after --max-requests as well as at the time
 - Kindred (`kindred serve`: gunicorn, 2 sync workers) on the BBC corpus (2,225 articles):
   /api/v1/search over a Zipf-distributed query log, and /api/v1/related/<id> over every id;
   the search replay also with the result cache off (search_cache_size=0) and with analytics
-  off (analytics_enabled=false), interleaved with the default so drift hits both alike;
+  off (analytics_enabled=false), interleaved with the default so drift hits both alike
+  (each variant first warmed for 15 s from another log, each round a new log);
 - a bare Flask app returning a constant JSON under gunicorn with 2 sync workers (the ceiling
   for any Flask app here);
 - nginx serving the same JSON as a static file (the machine's ceiling);
@@ -85,8 +86,8 @@ http {{
     }}
 }}
 """
-FULL = {"duration": 5, "warm": 3, "rounds": 3, "log_length": 20_000, "distinct": 5_000, "profile": 500}
-QUICK = {"duration": 2, "warm": 1, "rounds": 1, "log_length": 2_000, "distinct": 500, "profile": 100}
+FULL = {"duration": 5, "warm": 3, "warm_search": 15, "rounds": 3, "log_length": 20_000, "distinct": 5_000, "profile": 500}
+QUICK = {"duration": 2, "warm": 1, "warm_search": 2, "rounds": 1, "log_length": 2_000, "distinct": 500, "profile": 100}
 MAX_REQUESTS_PER_THREAD = 1_000_000
 WRK = {"threads": 2, "connections": 32}
 
@@ -156,6 +157,10 @@ def prepare_site(tmp: Path, limits: dict) -> dict:
     files = {
         "search": write_lines(tmp / "search.txt", zipf_log(distinct, limits["log_length"], SEED)),
         "search_warm": write_lines(tmp / "search-warm.txt", zipf_log(distinct, limits["log_length"], SEED + 7)),
+        # One log per round of the interleaved variants: a round replays new draws from the
+        # same distribution, never the very requests an earlier round put in the cache.
+        "search_rounds": [write_lines(tmp / f"search-round-{n}.txt", zipf_log(distinct, limits["log_length"], SEED + 11 + n))
+                          for n in range(limits["rounds"])],
         "related": write_lines(tmp / "related.txt", [f"/api/v1/related/{quote(i)}" for i in ids]),
         "related_warm": write_lines(tmp / "related-warm.txt", [f"/api/v1/related/{quote(i)}" for i in reversed(ids)]),
         "constant": write_lines(tmp / "constant.txt", ["/constant.json"]),
@@ -269,10 +274,11 @@ def run(limits: dict) -> dict:
         }
         bases = {name: kindred_server(servers, tmp, name, "whoosh", **settings)[1] for name, settings in variants.items()}
         rounds: dict[str, list[dict]] = {name: [] for name in variants}
+        for name, base in bases.items():  # towards the cache's steady state before any round
+            wrk(base, files["search_warm"], limits["warm_search"])
         for number in range(limits["rounds"]):
             for name, base in bases.items():
-                warm = files["search_warm"] if number == 0 else None
-                rounds[name].append(measure(base, files["search"], warm, limits))
+                rounds[name].append(measure(base, files["search_rounds"][number], None, limits))
         for name, measured in rounds.items():
             median = sorted(measured, key=lambda r: r["rps"])[len(measured) // 2]
             median["rounds_rps"] = [r["rps"] for r in measured]

@@ -361,9 +361,11 @@ def steps_table(engines: dict) -> list[str]:
         return []
     return ["### Kindred's query time by step", "",
             f"cProfile over the first {engines['limits']['profile']} queries of each set (profiler overhead "
-            "included, so ms/query is above the timed figures): the share of `search()` / `rank()` time spent "
-            "inside each step, callees included. Steps overlap: spelling is part of planning; feedback includes its "
-            "first engine search and the re-analysis of the top documents; hits are the store reads plus snippets.",
+            "included, so ms/query is above the timed figures), each on a freshly opened index (its caches of "
+            "spelling verdicts, document frequencies and analyzed feedback documents empty): the share of "
+            "`search()` / `rank()` time spent inside each step, callees included. Steps overlap: spelling is part of "
+            "planning; feedback is reading and analyzing the top documents, choosing the words and re-scoring the "
+            "first pass (whose search counts under engine search); hits are the store reads plus snippets.",
             "", table(["corpus", "system", "queries", "path", "ms/query (profiled)", *STEP_ORDER], rows), ""]
 
 
@@ -461,7 +463,9 @@ def http_section(http: dict) -> list[str]:
            f"from {site['distinct_queries']:,} distinct 1–3-word title queries ({site['distinct_in_log']:,} distinct in "
            f"the log; the most popular is {site['top_query_share']:.1%} of it), API defaults (facets on, 10 per page). "
            f"Related: `/api/v1/related/<id>` over all {site['related_ids']:,} ids. Search variants run interleaved, "
-           f"{limits['rounds']} round(s) each (warm-up before the first), the median round shown. Latency is wrk's "
+           f"{limits['rounds']} round(s) each, the median round shown: each variant is first warmed for "
+           f"{limits.get('warm_search', limits['warm'])} s from another log of the same kind, and each round replays "
+           "its own log (new draws, so a round never finds exactly its requests cached by an earlier one). Latency is wrk's "
            "(with coordinated omission).", "",
            table(["server", "URLs", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "requests"], rows), "",
            "![HTTP requests per second](img/bench-http.png)", "", "Ratios, same run:", ""]

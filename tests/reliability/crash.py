@@ -24,7 +24,6 @@ Exit status 0 when every killed build was survived.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import signal
@@ -38,7 +37,7 @@ from typing import Callable
 from urllib.parse import quote
 
 from tests.reliability.harness import (
-    REPO, SAMPLE, Http, child_build, fork_context, leftovers, lock_holder, lock_is_free, reliability_settings,
+    REPO, SAMPLE, Http, finish, child_build, fork_context, leftovers, lock_holder, lock_is_free, reliability_settings,
     synthetic_articles, write_jsonl,
 )
 
@@ -314,7 +313,6 @@ def summary(result: CrashResult) -> str:
         f"({result.finished_before_kill} builds finished before their kill and were not counted)",
         f"  build duration (lock to exit): {result.build_seconds}s; kill phases: {phases}",
     ]
-    lines += [f"  PROBLEM: {p}" for p in result.problems]
     return "\n".join(lines)
 
 
@@ -333,11 +331,7 @@ def main(argv: list[str] | None = None) -> int:
                          live_server=not args.no_server, engine=args.engine)
     with tempfile.TemporaryDirectory(prefix="kindred-crash-") as tmp:
         result = run_crash(Path(tmp), config)
-    print(summary(result))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(asdict(result), indent=1))
-    return 0 if result.passed else 1
+    return finish(result, summary(result), args.out)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ and an index consistency check that reads the store and the engine directly.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import http.client
 import json
@@ -233,3 +234,13 @@ def child_write(settings: Settings, kind: str, payload: list, barrier, results) 
         results.put((os.getpid(), "ok", f"{report.upserted} upserted, {report.deleted} deleted", ""))
     except BaseException as exc:  # reported, never hidden: the test decides what is allowed
         results.put((os.getpid(), type(exc).__name__, str(exc), traceback.format_exc()))
+
+
+def finish(result: Any, text: str, out: Path | None) -> int:
+    """End of a long check run as a script: print its summary (and its problems), write the
+    whole result as JSON to `out`, and exit 0 only when it passed."""
+    print("\n".join([text, *(f"  PROBLEM: {p}" for p in result.problems)]))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(dataclasses.asdict(result), indent=1))
+    return 0 if result.passed else 1

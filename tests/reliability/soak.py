@@ -38,7 +38,7 @@ from urllib.parse import quote
 
 from tests.browser.servers import KindredServer, settings_env
 from tests.reliability.harness import (
-    ADMIN_TOKEN, REPO, SAMPLE, Http, index_problems, leftovers, reliability_settings, synthetic_articles,
+    ADMIN_TOKEN, REPO, SAMPLE, Http, finish, index_problems, leftovers, reliability_settings, synthetic_articles,
     token_for, write_jsonl,
 )
 from tests.reliability.loadgen import state_etag
@@ -378,7 +378,6 @@ def summary(result: SoakResult) -> str:
         f"  versions seen by searches: {result.search_versions_seen}",
         f"  versions seen by related/widget ETags: {result.related_states_seen}",
     ]
-    lines += [f"  PROBLEM: {p}" for p in result.problems]
     return "\n".join(lines)
 
 
@@ -400,11 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                         extra_articles=args.extra_articles, threads=args.threads, engine=args.engine, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix="kindred-soak-") as tmp:
         result = run_soak(Path(tmp), config)
-    print(summary(result))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(asdict(result), indent=1))
-    return 0 if result.passed else 1
+    return finish(result, summary(result), args.out)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,35 @@ class Suggestion:
     url: str | None = None
 
 
+class _LRU:
+    """A bounded mapping that drops the least recently used entry first; thread-safe."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict[Any, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Any, value: Any) -> None:
+        if self.size <= 0:
+            return
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
 class _Snapshot:
     """One open index version at one data_version: engine, store and derived state."""
 
@@ -137,7 +166,7 @@ class _Snapshot:
     def _clear_derived(self) -> None:
         # Worked out from this state of the index on demand, kept until it changes.
         self.corrections: dict[str, Correction | None] = {}
-        self.term_counts: OrderedDict[str, Counter[str]] = OrderedDict()
+        self.term_counts = _LRU(TERM_COUNTS_CACHED)
         self._doc_frequencies: dict[str, int] = {}
 
     def doc_frequency(self, term: str) -> int:
@@ -150,16 +179,10 @@ class _Snapshot:
 
     def article_term_counts(self, ids: Sequence[str], weights: dict[str, int]) -> dict[str, Counter[str]]:
         """Weighted term counts of articles (for feedback), analyzed once per index state."""
-        missing = [i for i in ids if i not in self.term_counts]
-        for article in self.store.articles(missing).values():
-            self.term_counts[article.id] = IndexDoc.from_article(article, weights).term_counts()
-        found = {}
-        for doc_id in ids:
-            if doc_id in self.term_counts:
-                self.term_counts.move_to_end(doc_id)
-                found[doc_id] = self.term_counts[doc_id]
-        while len(self.term_counts) > TERM_COUNTS_CACHED:
-            self.term_counts.popitem(last=False)
+        found = {doc_id: counts for doc_id in ids if (counts := self.term_counts.get(doc_id)) is not None}
+        for article in self.store.articles(i for i in ids if i not in found).values():
+            found[article.id] = IndexDoc.from_article(article, weights).term_counts()
+            self.term_counts.put(article.id, found[article.id])
         return found
 
     @property
@@ -224,8 +247,8 @@ class SearchService:
         self._retired: _Snapshot | None = None  # closed on the next switch, after in-flight requests
         self._synonyms = _Watched(settings.resolve(settings.synonyms), Synonyms.load)
         self._rules = _Watched(settings.resolve(settings.rules), Rules.load)
-        # Search responses and related lists of the open version, least recently used first.
-        self._cache: OrderedDict[tuple, Any] = OrderedDict()
+        # Search responses and related lists of the open version.
+        self._cache = _LRU(settings.search_cache_size)
 
     # Index state -------------------------------------------------------------------------
 
@@ -234,9 +257,7 @@ class SearchService:
         with self._lock:
             snap = self._snapshot
             if snap is None or snap.name != name:
-                if name is None:
-                    self.layout.current_dir()  # raises IndexNotFound, saying what to do
-                fresh = _Snapshot(name, self.layout.versions / name, self.settings)
+                fresh = _Snapshot(name, self.layout.version_dir(name), self.settings)
                 if self._retired is not None:
                     self._retired.close()
                 self._retired, self._snapshot = snap, fresh
@@ -301,12 +322,12 @@ class SearchService:
                                   version=snap.name)
         key = (snap.name, snap.data_version, parsed, request.sort, request.page, request.per_page,
                request.exact, request.facets)
-        cached = self._cache_get(key)
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
         response = self._search(snap, text, parsed, request)
         response = replace(response, took_ms=round((time.perf_counter() - started) * 1000, 2))
-        self._cache_put(key, response)
+        self._cache.put(key, response)
         return response
 
     def _planner(self, snap: _Snapshot) -> Planner:
@@ -427,22 +448,6 @@ class SearchService:
             for name, counts in results.facets.items()
         }
 
-    def _cache_get(self, key: tuple) -> Any:
-        with self._lock:
-            value = self._cache.get(key)
-            if value is not None:
-                self._cache.move_to_end(key)
-            return value
-
-    def _cache_put(self, key: tuple, value: Any) -> None:
-        size = self.settings.search_cache_size
-        if size <= 0:
-            return
-        with self._lock:
-            self._cache[key] = value
-            while len(self._cache) > size:
-                self._cache.popitem(last=False)
-
     # Autocomplete ------------------------------------------------------------------------
 
     def suggest(self, prefix: str, limit: int = SUGGEST_LIMIT) -> list[Suggestion]:
@@ -494,11 +499,11 @@ class SearchService:
         snap = self._current()
         # Lists change only with the index: every article page's widget asks for one.
         key = ("related", snap.name, snap.data_version, article_id, limit)
-        cached = self._cache_get(key)
+        cached = self._cache.get(key)
         if cached is None:
             cached = self._related(snap, article_id, limit)
             if cached is not None:
-                self._cache_put(key, cached)
+                self._cache.put(key, cached)
         return snap.state, cached
 
     def _related(self, snap: _Snapshot, article_id: str, limit: int) -> list[RelatedItem] | None:

@@ -62,14 +62,16 @@ class Layout:
         return self.root / "journal.sqlite"
 
     def current_name(self) -> str | None:
-        # os.path, not pathlib: every request reads the link.
         try:
-            return os.path.basename(os.readlink(os.path.join(self.root, CURRENT_LINK)))
+            return os.path.basename(os.readlink(self.current_link))  # every request reads it
         except OSError:
             return None
 
     def current_dir(self) -> Path:
-        name = self.current_name()
+        return self.version_dir(self.current_name())
+
+    def version_dir(self, name: str | None) -> Path:
+        """The directory of the version `current` named (IndexNotFound when it named none)."""
         if name is None:
             raise IndexNotFound(f"no index at {self.root}: run `kindred index PATH...` first")
         return self.versions / name

@@ -1,10 +1,12 @@
-"""Related articles: a TF-IDF text model, then a blend with metadata and editor controls.
+"""Related articles: a text model, then a blend with metadata and editor controls.
 
 `RelatedModel` follows scikit-learn's estimator contract (parameters in __init__, `fit`
 returns self, learned state ends in `_`). It sees the project's one analyzer through the
 weighted terms already computed for the engine (title and labels count more), so each
-article is analyzed once. Neighbours come from chunked sparse top-k products, so memory
-stays bounded by the chunk, not by n^2.
+article is analyzed once. Its similarity is a TF-IDF cosine (term frequency saturating with
+the article's length) plus a small share of the cosine of the articles' broad topics (NMF).
+Neighbours come from chunked sparse top-k products, so memory stays bounded by the chunk,
+not by n^2.
 
 `RelatedPolicy.blend` turns text neighbours into the list a reader sees: boosts for a
 shared category, shared tags and recency; editor pins first; blocked pairs, excluded
@@ -15,12 +17,16 @@ fallbacks and marked as such. Everything here runs at build or upsert time, neve
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.decomposition import NMF, non_negative_factorization
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.preprocessing import normalize
 from sparse_dot_topn import sp_matmul_topn
 
 from search.article import Article, slugify
@@ -34,11 +40,29 @@ WHY_TERMS = 3
 # 100k articles in seconds instead of minutes; docs/benchmarks.md).
 MAX_DF_DOCS = 500
 MAX_DF_SHARE = 0.01
+# Topics are learned from at most this many articles (then every article is projected):
+# a sample shows the broad themes as well as the whole and keeps 100k builds in seconds.
+TOPIC_SAMPLE = 20_000
+TOPIC_MAX_ITER = 300
 
 
 def _pre_analyzed(terms: list[str]) -> list[str]:
-    """TfidfVectorizer's analyzer: documents arrive as the analyzer's terms already."""
+    """The vectorizer's analyzer: documents arrive as the analyzer's terms already."""
     return terms
+
+
+def saturated_tf(counts: np.ndarray, lengths: np.ndarray, saturation: float) -> np.ndarray:
+    """Term frequency that saturates like BM25's, with a constant that grows with the
+    article's length (k = saturation x terms in the article): a short piece that repeats a
+    word is not much more about it, a long one that keeps coming back to a word is.
+    (Measured against 1 + log tf on BBC and psychoactive-substances: docs/related.md.)"""
+    k = saturation * lengths
+    return counts * (k + 1) / (counts + k)
+
+
+def smooth_idf(document_frequency: np.ndarray, n_docs: int) -> np.ndarray:
+    """scikit-learn's smoothed idf: ln((1 + n) / (1 + df)) + 1."""
+    return (np.log((1 + n_docs) / (1 + document_frequency)) + 1).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,19 +73,26 @@ class Neighbor:
 
 
 class RelatedModel:
-    """TF-IDF cosine neighbours of every article."""
+    """Nearest articles by text: TF-IDF cosine blended with broad-topic cosine.
+
+    similarity = (1 - topic_weight) x cos(TF-IDF) + topic_weight x cos(topics), where the
+    TF-IDF rows use `saturated_tf` and the topics are an NMF of those rows with `n_topics`
+    components. Candidates come from the TF-IDF neighbours (twice as many as kept), so
+    topics re-order what the words found and never bring in an article sharing no word.
+    """
 
     def __init__(self, n_candidates: int = 40, min_df: int | float = 1, max_df: float | str = "auto",
-                 chunk_size: int = 2000, n_threads: int | None = None):
+                 tf_saturation: float = 0.03, n_topics: int = 12, topic_weight: float = 0.15,
+                 chunk_size: int = 2000, n_threads: int | None = None, random_state: int = 0):
         self.n_candidates = n_candidates
         self.min_df = min_df
         self.max_df = max_df
+        self.tf_saturation = tf_saturation
+        self.n_topics = n_topics
+        self.topic_weight = topic_weight
         self.chunk_size = chunk_size
         self.n_threads = n_threads
-
-    def _vectorizer(self, n_docs: int) -> TfidfVectorizer:
-        return TfidfVectorizer(analyzer=_pre_analyzed, sublinear_tf=True, min_df=self.min_df,
-                               max_df=self._max_df(n_docs), dtype=np.float32)
+        self.random_state = random_state
 
     def _max_df(self, n_docs: int) -> float:
         if n_docs < 20:
@@ -73,36 +104,86 @@ class RelatedModel:
     def fit(self, docs: Sequence[IndexDoc]) -> "RelatedModel":
         self.ids_ = [doc.id for doc in docs]
         terms = [doc.terms for doc in docs]
-        self.vectorizer_ = self._vectorizer(len(docs))
+        self.vectorizer_ = CountVectorizer(analyzer=_pre_analyzed, min_df=self.min_df,
+                                           max_df=self._max_df(len(docs)), dtype=np.float32)
         try:
-            self.matrix_ = self.vectorizer_.fit_transform(terms).tocsr()
+            counts = self.vectorizer_.fit_transform(terms)
         except ValueError:  # no term survives min_df/max_df (tiny or empty corpus)
-            self.vectorizer_ = TfidfVectorizer(analyzer=_pre_analyzed, sublinear_tf=True, dtype=np.float32)
-            self.matrix_ = self.vectorizer_.fit_transform([t or ["\x00empty"] for t in terms]).tocsr()
+            self.vectorizer_ = CountVectorizer(analyzer=_pre_analyzed, dtype=np.float32)
+            counts = self.vectorizer_.fit_transform([t or ["\x00empty"] for t in terms])
+        counts = counts.tocsr()
         self.terms_ = self.vectorizer_.get_feature_names_out()
+        self.idf_ = smooth_idf(np.bincount(counts.indices, minlength=counts.shape[1]), counts.shape[0])
+        self.matrix_ = self._weigh(counts, [len(t) for t in terms])
+        self.topic_components_ = self._fit_topics(self.matrix_)
+        self.topics_ = self.topic_vectors(self.matrix_)
         return self
 
+    def _weigh(self, counts: sp.csr_matrix, lengths: Sequence[int]) -> sp.csr_matrix:
+        """Count rows -> L2-normalised TF-IDF rows."""
+        weighted = counts.astype(np.float32, copy=True)
+        row_lengths = np.repeat(np.asarray(lengths, dtype=np.float32), np.diff(weighted.indptr))
+        weighted.data = saturated_tf(weighted.data, row_lengths, self.tf_saturation)
+        return normalize(weighted @ sp.diags(self.idf_)).tocsr().astype(np.float32)
+
+    def _fit_topics(self, matrix: sp.csr_matrix) -> np.ndarray | None:
+        n = matrix.shape[0]
+        if self.topic_weight <= 0 or self.n_topics < 1 or n < 2 * self.n_topics or matrix.shape[1] < self.n_topics:
+            return None  # too few articles to learn themes from
+        sample = matrix
+        if n > TOPIC_SAMPLE:
+            rows = np.random.default_rng(self.random_state).choice(n, TOPIC_SAMPLE, replace=False)
+            sample = matrix[np.sort(rows)]
+        nmf = NMF(self.n_topics, init="nndsvda", max_iter=TOPIC_MAX_ITER, random_state=self.random_state)
+        with warnings.catch_warnings():
+            # Stopping at max_iter still gives usable themes; more iterations cost build time.
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            nmf.fit(sample)
+        return nmf.components_.astype(np.float32)
+
+    def topic_vectors(self, matrix: sp.csr_matrix, components: np.ndarray | None = None) -> np.ndarray | None:
+        """Rows of TF-IDF -> L2-normalised topic weights (None when the model has no topics)."""
+        components = self.topic_components_ if components is None else components
+        if components is None:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            weights, _, _ = non_negative_factorization(
+                matrix, H=components, n_components=components.shape[0], update_H=False,
+                max_iter=TOPIC_MAX_ITER, random_state=self.random_state)
+        return normalize(weights).astype(np.float32)
+
     def transform(self, docs: Sequence[IndexDoc]) -> sp.csr_matrix:
-        return self.vectorizer_.transform([doc.terms for doc in docs]).tocsr()
+        return self._weigh(self.vectorizer_.transform([doc.terms for doc in docs]).tocsr(),
+                           [len(doc.terms) for doc in docs])
+
+    def similarity(self, text_cosine: np.ndarray, topic_cosine: np.ndarray | None) -> np.ndarray:
+        """The final similarity from the TF-IDF cosine and the topic cosine (None: no topics)."""
+        if topic_cosine is None:
+            return text_cosine
+        return ((1 - self.topic_weight) * text_cosine + self.topic_weight * topic_cosine).astype(np.float32)
 
     def neighbors(self) -> list[list[Neighbor]]:
-        """Top candidates for every fitted article by cosine, best first, itself excluded,
-        each with its explanation (the terms contributing most to the cosine)."""
+        """Top candidates for every fitted article, best first, itself excluded, each with
+        its explanation (the terms contributing most to the TF-IDF cosine)."""
         matrix = self.matrix_
         n = matrix.shape[0]
         if n == 0:
             return []
         transposed = matrix.T.tocsr()
         terms = self.terms_.tolist()
-        top_n = min(self.n_candidates + 1, n)
+        pool = min(2 * self.n_candidates + 1, n)
+        topics = self.topics_
         out: list[list[Neighbor]] = []
         for start in range(0, n, self.chunk_size):
             chunk = matrix[start:start + self.chunk_size]
-            found = sp_matmul_topn(chunk, transposed, top_n=top_n, threshold=0.0,
+            found = sp_matmul_topn(chunk, transposed, top_n=pool, threshold=0.0,
                                    n_threads=self.n_threads).tocsr()
             rows = np.repeat(np.arange(found.shape[0]), np.diff(found.indptr))
             keep = found.indices != rows + start
             rows, cols, sims = rows[keep], found.indices[keep], found.data[keep]
+            if topics is not None:
+                sims = self.similarity(sims, np.einsum("ij,ij->i", topics[rows + start], topics[cols]))
             chosen = _top_per_group(rows, sims, self.n_candidates)
             rows, cols, sims = rows[chosen], cols[chosen], sims[chosen]
             why_columns, bounds = _top_columns(chunk[rows].multiply(matrix[cols]), WHY_TERMS)

@@ -2,7 +2,9 @@
 
 Tables (in store.sqlite, beside the lists readers see):
   related_terms       term -> column, idf, surface word (for explanations)
-  related_vectors     article id -> its TF-IDF row (column indices + weights as blobs)
+  related_topics      topic -> its NMF component over the columns (a float32 blob)
+  related_vectors     article id -> its TF-IDF row (column indices + weights as blobs) and
+                      its topic weights (a float32 blob; NULL when the model has no topics)
   related_candidates  article id -> text neighbours [[id, similarity, [why...]], ...]
 
 An upserted article is vectorized against the fitted vocabulary; the articles it now
@@ -19,14 +21,16 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from indexer.related import WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity
+from indexer.related import WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity, saturated_tf
 from search.engine import IndexDoc
 from search.store import Store
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS related_terms (term TEXT PRIMARY KEY, col INTEGER NOT NULL, idf REAL NOT NULL,
                                           surface TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS related_vectors (id TEXT PRIMARY KEY, cols BLOB NOT NULL, weights BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS related_topics (topic INTEGER PRIMARY KEY, weights BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS related_vectors (id TEXT PRIMARY KEY, cols BLOB NOT NULL, weights BLOB NOT NULL,
+                                            topics BLOB) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS related_candidates (source TEXT PRIMARY KEY, items TEXT NOT NULL) WITHOUT ROWID;
 """
 
@@ -48,19 +52,24 @@ class RelatedState:
 
     def save_model(self, model: RelatedModel, surface_of: Mapping[str, str],
                    candidates: Sequence[Sequence[Neighbor]]) -> None:
-        idf = model.vectorizer_.idf_
+        idf = model.idf_
         matrix = model.matrix_
+        topics = model.topics_
         with self.store.transaction() as conn:
             conn.executemany(
                 "INSERT INTO related_terms (term, col, idf, surface) VALUES (?, ?, ?, ?)",
                 ((str(t), col, float(idf[col]), surface_of.get(str(t), str(t))) for col, t in enumerate(model.terms_)),
             )
+            if model.topic_components_ is not None:
+                conn.executemany("INSERT INTO related_topics (topic, weights) VALUES (?, ?)",
+                                 enumerate(row.tobytes() for row in model.topic_components_))
             conn.executemany(
-                "INSERT INTO related_vectors (id, cols, weights) VALUES (?, ?, ?)",
+                "INSERT INTO related_vectors (id, cols, weights, topics) VALUES (?, ?, ?, ?)",
                 (
                     (doc_id,
                      matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]].astype(np.int32).tobytes(),
-                     matrix.data[matrix.indptr[row]:matrix.indptr[row + 1]].astype(np.float32).tobytes())
+                     matrix.data[matrix.indptr[row]:matrix.indptr[row + 1]].astype(np.float32).tobytes(),
+                     None if topics is None else topics[row].tobytes())
                     for row, doc_id in enumerate(model.ids_)
                 ),
             )
@@ -82,20 +91,29 @@ class RelatedState:
         columns = int(self.store.meta("related_columns", len(vocab)))
         return vocab, surface, columns
 
+    def _topic_components(self, columns: int) -> np.ndarray | None:
+        rows = [np.frombuffer(w, np.float32) for _, w in
+                self.store._conn.execute("SELECT topic, weights FROM related_topics ORDER BY topic")]
+        return np.vstack(rows).reshape(len(rows), columns) if rows else None
+
     @staticmethod
-    def vectorize(doc: IndexDoc, vocab: Mapping[str, tuple[int, float]]) -> dict[int, float]:
-        """The same maths as the fitted TfidfVectorizer: sublinear tf x idf, L2-normalised."""
+    def vectorize(doc: IndexDoc, vocab: Mapping[str, tuple[int, float]], saturation: float) -> dict[int, float]:
+        """The fitted model's maths for one article: saturated tf x idf, L2-normalised."""
         counts = Counter(t for t in doc.terms if t in vocab)
-        weights = {vocab[t][0]: (1.0 + math.log(n)) * vocab[t][1] for t, n in counts.items()}
+        weights = {vocab[t][0]: float(saturated_tf(n, len(doc.terms), saturation)) * vocab[t][1]
+                   for t, n in counts.items()}
         norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
         return {col: w / norm for col, w in weights.items()}
 
-    def _all_vectors(self, columns: int, skip: set[str]) -> tuple[list[str], sp.csr_matrix]:
+    def _all_vectors(self, columns: int, skip: set[str]) -> tuple[list[str], sp.csr_matrix, np.ndarray | None]:
+        """Every stored article but `skip`: ids, TF-IDF rows, topic rows (None without topics)."""
         ids: list[str] = []
         indptr = [0]
         indices: list[np.ndarray] = []
         data: list[np.ndarray] = []
-        for doc_id, cols, weights in self.store._conn.execute("SELECT id, cols, weights FROM related_vectors"):
+        topics: list[np.ndarray] = []
+        for doc_id, cols, weights, topic in self.store._conn.execute(
+                "SELECT id, cols, weights, topics FROM related_vectors"):
             if doc_id in skip:
                 continue
             ids.append(doc_id)
@@ -103,13 +121,15 @@ class RelatedState:
             indices.append(c)
             data.append(np.frombuffer(weights, dtype=np.float32))
             indptr.append(indptr[-1] + len(c))
+            if topic is not None:
+                topics.append(np.frombuffer(topic, dtype=np.float32))
         matrix = sp.csr_matrix(
             (np.concatenate(data) if data else np.zeros(0, np.float32),
              np.concatenate(indices) if indices else np.zeros(0, np.int32),
              np.array(indptr)),
             shape=(len(ids), columns),
         )
-        return ids, matrix
+        return ids, matrix, (np.vstack(topics) if topics and len(topics) == len(ids) else None)
 
     def candidates(self, ids: Iterable[str]) -> dict[str, list[Neighbor]]:
         ids = list(ids)
@@ -129,15 +149,20 @@ class RelatedState:
         changed_ids = {d.id for d in docs} | set(deleted)
         # Old vectors of changed articles: whoever had them as neighbours must be revisited.
         _, old = self._vectors_of(changed_ids, columns)
-        others, matrix = self._all_vectors(columns, skip=changed_ids)
-        new_rows = [self.vectorize(doc, vocab) for doc in docs]
+        others, matrix, topics = self._all_vectors(columns, skip=changed_ids)
+        new_rows = [self.vectorize(doc, vocab, model.tf_saturation) for doc in docs]
         new_matrix = _rows_to_csr(new_rows, columns)
+        components = self._topic_components(columns)
+        new_topics = model.topic_vectors(new_matrix, components) if docs and components is not None else None
 
         touched: set[str] = set()
         if old.shape[0]:
             touched.update(others[i] for i in np.unique((matrix @ old.T).tocoo().row))
         affected: dict[str, list[Neighbor]] = {}
         sims_new = (matrix @ new_matrix.T).toarray() if docs else np.zeros((len(others), 0))
+        if topics is not None and new_topics is not None:
+            # As in a build: topics re-order articles that share words, never add others.
+            sims_new = np.where(sims_new > 0, model.similarity(sims_new, topics @ new_topics.T), 0.0)
         for j, doc in enumerate(docs):
             touched.update(others[i] for i in np.nonzero(sims_new[:, j] > 0)[0])
         current = self.candidates(touched)
@@ -164,11 +189,12 @@ class RelatedState:
             for doc_id in deleted:
                 conn.execute("DELETE FROM related_vectors WHERE id = ?", (doc_id,))
                 conn.execute("DELETE FROM related_candidates WHERE source = ?", (doc_id,))
-            for doc, row in zip(docs, new_rows):
+            for j, (doc, row) in enumerate(zip(docs, new_rows)):
                 cols = np.array(sorted(row), dtype=np.int32)
                 weights = np.array([row[c] for c in cols], dtype=np.float32)
-                conn.execute("INSERT OR REPLACE INTO related_vectors (id, cols, weights) VALUES (?, ?, ?)",
-                             (doc.id, cols.tobytes(), weights.tobytes()))
+                topic = None if new_topics is None else new_topics[j].tobytes()
+                conn.execute("INSERT OR REPLACE INTO related_vectors (id, cols, weights, topics) VALUES (?, ?, ?, ?)",
+                             (doc.id, cols.tobytes(), weights.tobytes(), topic))
             conn.executemany("INSERT OR REPLACE INTO related_candidates (source, items) VALUES (?, ?)",
                              [(source, _encode(neighbors)) for source, neighbors in affected.items()])
         return set(affected) | touched

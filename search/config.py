@@ -68,6 +68,8 @@ class Settings:
     related_k: int = _setting(20, "Related articles stored per article.")
     related_limit: int = _setting(5, "Related articles shown by default in the widget and API.")
     related_min_score: float = _setting(0.05, "Text similarity below which a neighbour is not 'related'.")
+    related_topics: int = _setting(12, "Broad topics (NMF components) learned from the articles' text.")
+    related_topic_weight: float = _setting(0.15, "0..1: share of the text similarity given to shared topics (0: words only).")
     related_category_boost: float = _setting(0.05, "Score added when two articles share a category.")
     related_tag_boost: float = _setting(0.03, "Score added per shared tag (at most three tags count).")
     related_recency_boost: float = _setting(0.02, "Largest score added for a recent article, decaying over a year.")
@@ -231,6 +233,10 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{name} must be at least 1")
     if settings.search_page_size > settings.search_max_page_size:
         raise ConfigError("search_page_size cannot exceed search_max_page_size")
+    if not 0 <= settings.related_topic_weight <= 1:
+        raise ConfigError("related_topic_weight must be between 0 and 1")
+    if settings.related_topics < 1:
+        raise ConfigError("related_topics must be at least 1")
     if settings.related_limit > settings.related_k:
         raise ConfigError("related_limit cannot exceed related_k")
     for source, targets in settings.related_exclude_categories.items():

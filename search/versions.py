@@ -21,7 +21,7 @@ from typing import Any
 
 from search import analysis
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the related model stores topic weights (related_topics, related_vectors.topics)
 MANIFEST_FILE = "manifest.json"
 CURRENT_LINK = "current"
 VERSIONS_DIR = "versions"

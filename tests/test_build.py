@@ -176,9 +176,9 @@ FILLER = ["alcohol hangover sleep", "cannabis edibles onset", "nicotine vaping l
           "caffeine coffee heart", "mdma molly festival heat", "alcohol liver drinking", "cannabis harvest trichomes"]
 NEAR_COPIES = [
     {"id": "src", "title": "Ketamine infusion therapy", "body": "ketamine infusion therapy depression clinic dose session"},
-    {"id": "a", "title": "Ketamine infusion clinics", "body": "ketamine infusion therapy clinic anesthesia hospital monitoring"},
+    {"id": "a", "title": "Ketamine infusion clinics", "body": "ketamine infusion therapy depression clinic anesthesia monitoring"},
     {"id": "a-copy", "title": "Ketamine infusion clinics again",
-     "body": "ketamine infusion therapy clinic anesthesia hospital monitoring nurse"},
+     "body": "ketamine infusion therapy depression clinic anesthesia monitoring nurse"},
     {"id": "b", "title": "Depression dose sessions", "body": "ketamine depression dose session psilocybin trial"},
 ] + [{"id": f"f{i}", "title": text.title(), "body": f"{text} {text}"} for i, text in enumerate(FILLER)]
 

@@ -25,6 +25,8 @@ def test_file_then_environment_then_overrides(tmp_path):
     ({"related_limit": 30, "related_k": 20}, "related_limit cannot exceed"),
     ({"engine": "lucene"}, "engine must be"),
     ({"search_feedback_weight": 1.0}, "search_feedback_weight"),
+    ({"related_topic_weight": 1.5}, "related_topic_weight must be between 0 and 1"),
+    ({"related_topics": 0}, "related_topics must be at least 1"),
 ])
 def test_contradictory_settings_are_refused_at_start(values, message):
     with pytest.raises(ConfigError, match=message):

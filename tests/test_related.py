@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
 import pytest
 
 from indexer.build import Indexer
-from indexer.related import Neighbor, RelatedModel, RelatedPolicy
+from indexer.related import Neighbor, RelatedModel, RelatedPolicy, saturated_tf
 from search.article import Article
 from search.engine import IndexDoc
 from search.service import SearchService
@@ -36,6 +37,76 @@ def test_model_finds_nearest_neighbours_and_explains_them():
     neighbours = model.neighbors()
     assert neighbours[0][0].id == "b" and "ketamin" in neighbours[0][0].why
     assert all(n.id != "a" for n in neighbours[0])
+
+
+def test_term_frequency_saturates_sooner_in_short_articles():
+    assert saturated_tf(1.0, 50, 0.03) == pytest.approx(1.0)  # one mention counts once at any length
+    short, long_ = saturated_tf(np.array([2.0, 4.0, 8.0]), 30, 0.03), saturated_tf(np.array([2.0, 4.0, 8.0]), 3000, 0.03)
+    assert list(short) == sorted(short) and list(long_) == sorted(long_)  # more mentions never count less
+    assert short[-1] < 2.0  # a 30-term piece saying a word 8 times is barely more about it
+    assert long_[-1] > 7.0  # a 3,000-term article coming back to it 8 times is
+
+
+THEMES = {
+    "cannabis": "cannabis thc edibles strain smoke joint grower harvest flower trichomes cbd dispensary",
+    "opioid": "opioid heroin fentanyl naloxone overdose withdrawal methadone buprenorphine pain pills",
+    "alcohol": "alcohol drinking beer wine hangover liver binge units spirits bar",
+}
+
+
+def _theme_docs(n_per_theme=10):
+    """Articles on three themes; each says some of its theme's words, some twice."""
+    docs = []
+    for theme, words in THEMES.items():
+        words = words.split()
+        for i in range(n_per_theme):
+            picked = [words[(i + j) % len(words)] for j in range(5)] + [words[i % len(words)]]
+            docs.append(IndexDoc.from_article(Article(id=f"{theme}-{i}", title=f"{theme} {i}", body=" ".join(picked))))
+    return docs
+
+
+def test_similarity_blends_text_and_topic_cosines():
+    docs = _theme_docs()
+    model = RelatedModel(n_candidates=5, n_topics=3, topic_weight=0.2).fit(docs)
+    assert model.topics_.shape == (len(docs), 3)
+    text = (model.matrix_ @ model.matrix_.T).toarray()
+    topic = model.topics_ @ model.topics_.T
+    for row, neighbours in enumerate(model.neighbors()):
+        for n in neighbours:
+            col = model.ids_.index(n.id)
+            assert n.similarity == pytest.approx(0.8 * text[row, col] + 0.2 * topic[row, col], abs=1e-5)
+            assert text[row, col] > 0 and n.why  # topics re-order articles sharing words, never add others
+    assert all(n.id.split("-")[0] == "cannabis" for n in model.neighbors()[0])
+
+
+def test_without_topic_weight_the_similarity_is_the_text_cosine():
+    docs = _theme_docs()
+    model = RelatedModel(n_candidates=3, topic_weight=0.0).fit(docs)
+    assert model.topics_ is None
+    text = (model.matrix_ @ model.matrix_.T).toarray()
+    first = model.neighbors()[0]
+    assert [n.similarity for n in first] == pytest.approx([text[0, model.ids_.index(n.id)] for n in first])
+
+
+def test_too_few_articles_for_topics_fall_back_to_words():
+    model = RelatedModel(n_topics=12).fit(_theme_docs(n_per_theme=3))  # 9 articles < 2 x 12 topics
+    assert model.topics_ is None and model.neighbors()[0]
+
+
+def test_an_upserted_copy_gets_the_list_of_its_original(tmp_path):
+    """Upserts are vectorized with the stored vocabulary, idf and topics: a copy of an
+    article scores its neighbours as the build scored them for the original."""
+    settings = make_settings(tmp_path, related_topics=3, related_fallback=[])
+    rows = [{"id": d.id, "title": d.id.replace("-", " "), "body": " ".join(d.terms)} for d in _theme_docs()]
+    indexer = Indexer(settings)
+    indexer.build([write_jsonl(tmp_path / "themes.jsonl", rows)])
+    service = SearchService(settings)
+    original = service.related("opioid-3", 5)
+    indexer.upsert([Article(id="opioid-3-copy", title=rows[13]["title"], body=rows[13]["body"])])
+    copy = service.related("opioid-3-copy", 5)
+    assert [i.id for i in copy] == [i.id for i in original]  # the original itself: a duplicate, left out
+    assert [i.score for i in copy] == pytest.approx([i.score for i in original], abs=2e-3)
+    service.close()
 
 
 def _articles(*specs):

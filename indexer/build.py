@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from indexer.journal import Journal
 from indexer.locks import file_lock
-from indexer.related import Neighbor, RelatedModel, RelatedPolicy, pairwise_similarity, recency_pools
+from indexer.related import (Neighbor, RelatedModel, RelatedPolicy, near_duplicates, pairwise_similarity,
+                             recency_pools)
 from indexer.related_state import RelatedState
 from indexer.sources import Record, Rejected, Skipped, read_paths
 from indexer.sources.records import check_storable
@@ -280,10 +281,12 @@ class Indexer:
         def pool(category: str | None) -> list[Article]:
             return store.recent(policy.k + len(changed) + 1, category)
 
-        # Diversity compares candidates with each other: their stored vectors, as a build would.
+        # Diversity and copies compare candidates with each other, as a build would: their
+        # stored vectors, and their own candidates.
         pairwise = state.pairwise(needed) if policy.diversity > 0 else None
+        copies = near_duplicates(state.candidates(needed), policy.duplicate_threshold)
         store.put_related({
-            source: policy.blend(articles[source], candidates.get(source, []), articles, pool, pairwise)
+            source: policy.blend(articles[source], candidates.get(source, []), articles, pool, pairwise, copies)
             for source in changed if source in articles
         })
         return len(changed)
@@ -327,7 +330,8 @@ def _related(settings: Settings, articles: Sequence[Article], docs: Sequence[Ind
     policy = RelatedPolicy.from_settings(settings)
     pools = recency_pools(articles)
     pairwise = pairwise_similarity(model.ids_, model.matrix_)
-    lists = {doc_id: policy.blend(by_id[doc_id], row, by_id, pools, pairwise)
+    copies = near_duplicates(dict(zip(model.ids_, candidates)), policy.duplicate_threshold)
+    lists = {doc_id: policy.blend(by_id[doc_id], row, by_id, pools, pairwise, copies)
              for doc_id, row in zip(model.ids_, candidates)}
     timings["blend_s"] = time.perf_counter() - started
     return lists, timings, model, candidates

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -282,10 +282,17 @@ class RelatedPolicy:
 
     def blend(self, source: Article, neighbors: Sequence[Neighbor], articles: Mapping[str, Article],
               fallback_pool: Callable[[str | None], Iterable[Article]],
-              pairwise: Callable[[str, str], float] | None = None) -> list[RelatedEntry]:
-        """The final related list for `source` (at most k entries)."""
+              pairwise: Callable[[str, str], float] | None = None,
+              copies: Mapping[str, Collection[str]] | None = None) -> list[RelatedEntry]:
+        """The final related list for `source` (at most k entries). `copies` maps an article
+        to its near-duplicates (`near_duplicates`): a list shows one of each story."""
+        copies = copies or {}
         entries: list[RelatedEntry] = []
         taken = {source.id}
+
+        def is_copy(target_id: str) -> bool:
+            return not taken.isdisjoint(copies.get(target_id, ()))
+
         for pin in [*source.related_pins, *self.pins.get(source.id, ())]:
             if pin not in taken and pin in articles:
                 entries.append(RelatedEntry(pin, 1.0, "pinned"))
@@ -302,6 +309,8 @@ class RelatedPolicy:
         for score, neighbor in self._diversify(scored, pairwise):
             if len(entries) >= self.k:
                 break
+            if is_copy(neighbor.id):
+                continue
             entries.append(RelatedEntry(neighbor.id, score, "similar", neighbor.why))
             taken.add(neighbor.id)
 
@@ -314,7 +323,7 @@ class RelatedPolicy:
             for target in fallback_pool(category):
                 if len(entries) >= self.k:
                     break
-                if target.id not in taken and self.allows(source, target):
+                if target.id not in taken and self.allows(source, target) and not is_copy(target.id):
                     entries.append(RelatedEntry(target.id, 0.0, "fallback"))
                     taken.add(target.id)
         return entries
@@ -334,6 +343,18 @@ class RelatedPolicy:
             remaining.remove(best)
             picked.append(best)
         return picked
+
+
+def near_duplicates(candidates: Mapping[str, Sequence[Neighbor]], threshold: float) -> dict[str, set[str]]:
+    """Each article's near-duplicates (similarity at or above `threshold`, both ways) among
+    the candidates: the same story under two URLs is shown once per list."""
+    copies: dict[str, set[str]] = {}
+    for source, row in candidates.items():
+        for neighbor in row:
+            if neighbor.similarity >= threshold:
+                copies.setdefault(source, set()).add(neighbor.id)
+                copies.setdefault(neighbor.id, set()).add(source)
+    return copies
 
 
 def pairwise_similarity(ids: Sequence[str], matrix: sp.csr_matrix) -> Callable[[str, str], float]:

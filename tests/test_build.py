@@ -177,8 +177,8 @@ FILLER = ["alcohol hangover sleep", "cannabis edibles onset", "nicotine vaping l
 NEAR_COPIES = [
     {"id": "src", "title": "Ketamine infusion therapy", "body": "ketamine infusion therapy depression clinic dose session"},
     {"id": "a", "title": "Ketamine infusion clinics", "body": "ketamine infusion therapy depression clinic anesthesia monitoring"},
-    {"id": "a-copy", "title": "Ketamine infusion clinics again",
-     "body": "ketamine infusion therapy depression clinic anesthesia monitoring nurse"},
+    {"id": "a-copy", "title": "Ketamine infusion clinics again",  # close to a (0.76), not a duplicate (0.9)
+     "body": "ketamine infusion therapy depression clinic anesthesia nurse staff"},
     {"id": "b", "title": "Depression dose sessions", "body": "ketamine depression dose session psilocybin trial"},
 ] + [{"id": f"f{i}", "title": text.title(), "body": f"{text} {text}"} for i, text in enumerate(FILLER)]
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from indexer.build import Indexer
-from indexer.related import Neighbor, RelatedModel, RelatedPolicy, saturated_tf
+from indexer.related import Neighbor, RelatedModel, RelatedPolicy, near_duplicates, saturated_tf
 from search.article import Article
 from search.engine import IndexDoc
 from search.service import SearchService
@@ -106,6 +106,10 @@ def test_an_upserted_copy_gets_the_list_of_its_original(tmp_path):
     copy = service.related("opioid-3-copy", 5)
     assert [i.id for i in copy] == [i.id for i in original]  # the original itself: a duplicate, left out
     assert [i.score for i in copy] == pytest.approx([i.score for i in original], abs=2e-3)
+    # The same story under two ids: other lists show one of them, never both.
+    lists = [[i.id for i in service.related(f"opioid-{n}", 10)] for n in range(10) if n != 3]
+    assert all("opioid-3" in ids or "opioid-3-copy" in ids for ids in lists)
+    assert not any({"opioid-3", "opioid-3-copy"} <= set(ids) for ids in lists)
     service.close()
 
 
@@ -130,6 +134,24 @@ def test_blend_boosts_category_and_tags_and_drops_duplicates():
                                              Neighbor("dup", 0.95, ())], articles, _pool(articles))
     assert [e.id for e in entries] == ["same-cat", "other"]
     assert entries[0].score == pytest.approx(0.36 + 0.05 + 0.03)
+
+
+def test_a_list_shows_one_copy_of_each_story():
+    articles = _articles(("src", {}), ("story", {}), ("story-again", {}), ("pinned-story", {}),
+                         ("pinned-story-mirror", {}), ("other", {}))
+    candidates = {
+        "src": [Neighbor("story", 0.6, ()), Neighbor("story-again", 0.59, ()),
+                Neighbor("pinned-story-mirror", 0.55, ()), Neighbor("other", 0.4, ())],
+        "story": [Neighbor("story-again", 0.97, ()), Neighbor("src", 0.6, ())],
+        "pinned-story": [Neighbor("pinned-story-mirror", 0.93, ())],
+    }
+    copies = near_duplicates(candidates, 0.9)
+    assert copies["story-again"] == {"story"} and copies["pinned-story-mirror"] == {"pinned-story"}
+    policy = RelatedPolicy(k=5, today=TODAY, fallback=(), pins={"src": ["pinned-story"]})
+    entries = policy.blend(articles["src"], candidates["src"], articles, _pool(articles), copies=copies)
+    assert [e.id for e in entries] == ["pinned-story", "story", "other"]
+    without = policy.blend(articles["src"], candidates["src"], articles, _pool(articles))
+    assert [e.id for e in without] == ["pinned-story", "story", "story-again", "pinned-story-mirror", "other"]
 
 
 def test_controls_pins_blocks_excluded_categories_and_future_articles():

@@ -41,8 +41,9 @@ WHY_TERMS = 3
 MAX_DF_DOCS = 500
 MAX_DF_SHARE = 0.01
 # Topics are learned from at most this many articles (then every article is projected):
-# a sample shows the broad themes as well as the whole and keeps 100k builds in seconds.
-TOPIC_SAMPLE = 20_000
+# a sample shows a dozen broad themes as well as the whole does, and NMF's time grows with
+# it (30k articles: 21 s from a 20k sample, 3.6 s from 5k; docs/benchmarks.md).
+TOPIC_SAMPLE = 5_000
 TOPIC_MAX_ITER = 300
 
 

@@ -83,7 +83,8 @@ def test_html_takes_metadata_and_main_content_only():
     assert page.url == "https://example.org/inhalants/"
     assert "household products" in page.body and "Suffocation" in page.body
     assert "\n\n## Risks\n\n- Heart rhythm problems\n\n- Suffocation" in page.body  # structure kept for pages
-    for boilerplate in ("About us", "Copyright", "Related reading", "tracking"):
+    assert page.body.startswith("Inhalants are household products.")  # the byline is left out
+    for boilerplate in ("About us", "Copyright", "Related reading", "tracking", "Sam Writer"):
         assert boilerplate not in page.body
 
 

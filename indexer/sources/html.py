@@ -2,8 +2,8 @@
 
 Title: og:title, else <title>, else the first <h1>. Summary: meta description (or
 og:description). Body: the page's <article>, <main> or [role=main] (else <body>),
-without navigation, headers, footers, asides and its own <h1>. Id: meta kindred:id,
-else the file name.
+without navigation, headers, footers, asides, bylines and its own <h1>. Id: meta
+kindred:id, else the file name.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from indexer.sources.records import Item, Rejected, first_value, read_text, to_r
 from indexer.sources.text import HostileMarkup, check_nesting, node_text
 
 _CONTENT_SELECTORS = ("article", "main", "[role=main]", "body")
-_BOILERPLATE = "nav, header, footer, aside, [role=navigation], [role=banner], [role=contentinfo], h1"
+# Page furniture, and the byline / post meta line whose author and date <head> already gave.
+_BOILERPLATE = ("nav, header, footer, aside, [role=navigation], [role=banner], [role=contentinfo], h1, "
+                "address, .byline, .entry-meta, .post-meta")
 
 
 def read_html(path: Path) -> Iterator[Item]:

@@ -284,7 +284,8 @@ class Indexer:
         # Diversity and copies compare candidates with each other, as a build would: their
         # stored vectors, and their own candidates.
         pairwise = state.pairwise(needed) if policy.diversity > 0 else None
-        copies = near_duplicates(state.candidates(needed), policy.duplicate_threshold)
+        copies = near_duplicates({**state.candidates(needed - set(candidates)), **candidates},
+                                 policy.duplicate_threshold)
         store.put_related({
             source: policy.blend(articles[source], candidates.get(source, []), articles, pool, pairwise, copies)
             for source in changed if source in articles

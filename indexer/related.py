@@ -61,6 +61,17 @@ def saturated_tf(counts: np.ndarray, lengths: np.ndarray, saturation: float) -> 
     return counts * (k + 1) / (counts + k)
 
 
+def tfidf_rows(counts: sp.csr_matrix, lengths: Sequence[int], idf: np.ndarray, saturation: float) -> sp.csr_matrix:
+    """Count rows -> L2-normalised TF-IDF rows (`saturated_tf` x idf): the one weighting of a
+    build's fit and of an upsert against the stored vocabulary."""
+    weighted = counts.astype(np.float32, copy=True)
+    if weighted.shape[0] == 0:  # a delete-only update has nothing to weigh
+        return weighted.tocsr()
+    row_lengths = np.repeat(np.asarray(lengths, dtype=np.float32), np.diff(weighted.indptr))
+    weighted.data = saturated_tf(weighted.data, row_lengths, saturation)
+    return normalize(weighted @ sp.diags(idf)).tocsr().astype(np.float32)
+
+
 def smooth_idf(document_frequency: np.ndarray, n_docs: int) -> np.ndarray:
     """scikit-learn's smoothed idf: ln((1 + n) / (1 + df)) + 1."""
     return (np.log((1 + n_docs) / (1 + document_frequency)) + 1).astype(np.float32)
@@ -115,17 +126,10 @@ class RelatedModel:
         counts = counts.tocsr()
         self.terms_ = self.vectorizer_.get_feature_names_out()
         self.idf_ = smooth_idf(np.bincount(counts.indices, minlength=counts.shape[1]), counts.shape[0])
-        self.matrix_ = self._weigh(counts, [len(t) for t in terms])
+        self.matrix_ = tfidf_rows(counts, [len(t) for t in terms], self.idf_, self.tf_saturation)
         self.topic_components_ = self._fit_topics(self.matrix_)
         self.topics_ = self.topic_vectors(self.matrix_)
         return self
-
-    def _weigh(self, counts: sp.csr_matrix, lengths: Sequence[int]) -> sp.csr_matrix:
-        """Count rows -> L2-normalised TF-IDF rows."""
-        weighted = counts.astype(np.float32, copy=True)
-        row_lengths = np.repeat(np.asarray(lengths, dtype=np.float32), np.diff(weighted.indptr))
-        weighted.data = saturated_tf(weighted.data, row_lengths, self.tf_saturation)
-        return normalize(weighted @ sp.diags(self.idf_)).tocsr().astype(np.float32)
 
     def _fit_topics(self, matrix: sp.csr_matrix) -> np.ndarray | None:
         n = matrix.shape[0]
@@ -153,10 +157,6 @@ class RelatedModel:
                 matrix, H=components, n_components=components.shape[0], update_H=False,
                 max_iter=TOPIC_MAX_ITER, random_state=self.random_state)
         return normalize(weights).astype(np.float32)
-
-    def transform(self, docs: Sequence[IndexDoc]) -> sp.csr_matrix:
-        return self._weigh(self.vectorizer_.transform([doc.terms for doc in docs]).tocsr(),
-                           [len(doc.terms) for doc in docs])
 
     def similarity(self, text_cosine: np.ndarray, topic_cosine: np.ndarray | None) -> np.ndarray:
         """The final similarity from the TF-IDF cosine and the topic cosine (None: no topics)."""

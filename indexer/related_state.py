@@ -14,14 +14,13 @@ beats take it into their candidates; each touched list is blended again.
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from indexer.related import WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity, saturated_tf
+from indexer.related import WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity, tfidf_rows
 from search.engine import IndexDoc
 from search.store import Store
 
@@ -65,13 +64,7 @@ class RelatedState:
                                  enumerate(row.tobytes() for row in model.topic_components_))
             conn.executemany(
                 "INSERT INTO related_vectors (id, cols, weights, topics) VALUES (?, ?, ?, ?)",
-                (
-                    (doc_id,
-                     matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]].astype(np.int32).tobytes(),
-                     matrix.data[matrix.indptr[row]:matrix.indptr[row + 1]].astype(np.float32).tobytes(),
-                     None if topics is None else topics[row].tobytes())
-                    for row, doc_id in enumerate(model.ids_)
-                ),
+                ((doc_id, *_vector_blobs(matrix, topics, row)) for row, doc_id in enumerate(model.ids_)),
             )
             conn.executemany(
                 "INSERT INTO related_candidates (source, items) VALUES (?, ?)",
@@ -97,13 +90,15 @@ class RelatedState:
         return np.vstack(rows).reshape(len(rows), columns) if rows else None
 
     @staticmethod
-    def vectorize(doc: IndexDoc, vocab: Mapping[str, tuple[int, float]], saturation: float) -> dict[int, float]:
-        """The fitted model's maths for one article: saturated tf x idf, L2-normalised."""
-        counts = Counter(t for t in doc.terms if t in vocab)
-        weights = {vocab[t][0]: float(saturated_tf(n, len(doc.terms), saturation)) * vocab[t][1]
-                   for t, n in counts.items()}
-        norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-        return {col: w / norm for col, w in weights.items()}
+    def vectorize(docs: Sequence[IndexDoc], vocab: Mapping[str, tuple[int, float]], columns: int,
+                  saturation: float) -> sp.csr_matrix:
+        """TF-IDF rows of `docs` with the fitted vocabulary and idf, as a build weighs them."""
+        counts = [Counter(t for t in doc.terms if t in vocab) for doc in docs]
+        idf = np.zeros(columns, np.float32)
+        for col, value in vocab.values():
+            idf[col] = value
+        return tfidf_rows(_rows_to_csr([{vocab[t][0]: n for t, n in c.items()} for c in counts], columns),
+                          [len(doc.terms) for doc in docs], idf, saturation)
 
     def _all_vectors(self, columns: int, skip: set[str]) -> tuple[list[str], sp.csr_matrix, np.ndarray | None]:
         """Every stored article but `skip`: ids, TF-IDF rows, topic rows (None without topics)."""
@@ -150,8 +145,7 @@ class RelatedState:
         # Old vectors of changed articles: whoever had them as neighbours must be revisited.
         _, old = self._vectors_of(changed_ids, columns)
         others, matrix, topics = self._all_vectors(columns, skip=changed_ids)
-        new_rows = [self.vectorize(doc, vocab, model.tf_saturation) for doc in docs]
-        new_matrix = _rows_to_csr(new_rows, columns)
+        new_matrix = self.vectorize(docs, vocab, columns, model.tf_saturation)
         components = self._topic_components(columns)
         new_topics = model.topic_vectors(new_matrix, components) if docs and components is not None else None
 
@@ -189,12 +183,8 @@ class RelatedState:
             for doc_id in deleted:
                 conn.execute("DELETE FROM related_vectors WHERE id = ?", (doc_id,))
                 conn.execute("DELETE FROM related_candidates WHERE source = ?", (doc_id,))
-            for j, (doc, row) in enumerate(zip(docs, new_rows)):
-                cols = np.array(sorted(row), dtype=np.int32)
-                weights = np.array([row[c] for c in cols], dtype=np.float32)
-                topic = None if new_topics is None else new_topics[j].tobytes()
-                conn.execute("INSERT OR REPLACE INTO related_vectors (id, cols, weights, topics) VALUES (?, ?, ?, ?)",
-                             (doc.id, cols.tobytes(), weights.tobytes(), topic))
+            conn.executemany("INSERT OR REPLACE INTO related_vectors (id, cols, weights, topics) VALUES (?, ?, ?, ?)",
+                             [(doc.id, *_vector_blobs(new_matrix, new_topics, j)) for j, doc in enumerate(docs)])
             conn.executemany("INSERT OR REPLACE INTO related_candidates (source, items) VALUES (?, ?)",
                              [(source, _encode(neighbors)) for source, neighbors in affected.items()])
         return set(affected) | touched
@@ -214,6 +204,13 @@ class RelatedState:
                 found.append(doc_id)
                 rows.append(dict(zip(np.frombuffer(row[0], np.int32).tolist(), np.frombuffer(row[1], np.float32).tolist())))
         return found, _rows_to_csr(rows, columns)
+
+
+def _vector_blobs(matrix: sp.csr_matrix, topics: np.ndarray | None, row: int) -> tuple[bytes, bytes, bytes | None]:
+    """A related_vectors row: the TF-IDF row's columns and weights, and its topic weights."""
+    span = slice(matrix.indptr[row], matrix.indptr[row + 1])
+    return (matrix.indices[span].astype(np.int32).tobytes(), matrix.data[span].astype(np.float32).tobytes(),
+            None if topics is None else topics[row].tobytes())
 
 
 def _rows_to_csr(rows: Sequence[Mapping[int, float]], columns: int) -> sp.csr_matrix:

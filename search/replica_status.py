@@ -35,7 +35,10 @@ class ReplicaStatus:
     def health(self, now: float | None = None) -> dict[str, Any]:
         """The `replica` part of /healthz."""
         now = time.time() if now is None else now
-        since = (lambda t: None if t is None else round(max(0.0, now - t), 1))
+
+        def since(moment: float | None) -> float | None:
+            return None if moment is None else round(max(0.0, now - moment), 1)
+
         return {
             "primary": self.primary,
             "version": self.version,

@@ -28,13 +28,12 @@ POLL_S = 0.3
 
 
 def primary_settings(root: Path, **overrides: Any) -> Settings:
-    return reliability_settings(root, replication_token=REPLICATION_TOKEN, replication_poll_interval=POLL_S,
-                                **overrides)
+    return reliability_settings(root, **{"replication_token": REPLICATION_TOKEN,
+                                         "replication_poll_interval": POLL_S, **overrides})
 
 
 def replica_settings(root: Path, primary_url: str, **overrides: Any) -> Settings:
-    return reliability_settings(root, primary_url=primary_url, replication_token=REPLICATION_TOKEN,
-                                replication_poll_interval=POLL_S, **overrides)
+    return primary_settings(root, primary_url=primary_url, **overrides)
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 90.0) -> Any:

@@ -256,6 +256,21 @@ def test_a_replica_whose_primary_is_unreachable_says_so_and_keeps_serving(tmp_pa
     assert client.get("/api/v1/search?q=ketamine").get_json()["total"] > 0
 
 
+def test_a_replica_without_an_index_yet_says_why_in_healthz(tmp_path):
+    settings = make_settings(tmp_path, primary_url=f"http://127.0.0.1:{free_port()}",
+                             replication_token=REPLICATION_TOKEN)
+    client = create_app(settings).test_client()
+    assert client.get("/healthz").get_json()["replica"]["error"] == "the follower has not reported yet"
+    follower = Follower(settings)
+    follower.start()
+    follower.check()
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"]["code"] == "no_index" and "primary" in body["error"]["message"]
+    assert body["replica"]["primary_reachable"] is False and "unreachable" in body["replica"]["error"]
+
+
 @pytest.mark.parametrize("values, message", [
     ({"primary_url": "http://10.0.0.10:8000"}, "a replica needs replication_token"),
     ({"primary_url": "10.0.0.10:8000", "replication_token": "t"}, "primary_url must be an http"),

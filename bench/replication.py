@@ -1,0 +1,221 @@
+"""Replication under load: a primary, two read replicas and nginx on 127.0.0.1.
+
+    python bench/replication.py [--quick] [--json results.json]
+
+The servers and nginx run exactly as docs/scaling.md deploys them (tests/cluster.py starts
+them: `kindred serve` for each, docs/nginx/kindred-replicas.conf for nginx), with the default
+replication_poll_interval. While wrk replays searches and related lists through nginx:
+the primary rebuilds with `kindred index` (the time from its return, when `current` has
+switched, until each replica's /healthz reports the new version is the propagation time), an
+upsert goes through nginx to the primary (the time until each replica serves its generation),
+one replica is SIGKILLed with all its processes and started again on the same port, and the
+primary rebuilds a second time. Then wrk's failed requests (connect, read, write, timeout,
+HTTP status >= 400) are counted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/X.py`, Python puts bench/ first on sys.path, where bench/http.py would
+# shadow the standard library's `http` (urllib, nltk and flask import it): use the repo root.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+from urllib.parse import quote
+
+from bench.common import KINDRED, clean_env, write_json
+from bench.http import WRK, wrk, write_lines
+from search.config import Settings
+from search.store import Store
+from search.versions import Layout
+from tests.browser.servers import SAMPLE, KindredServer, settings_env
+from tests.cluster import ReplicasNginx, primary_settings, replica_settings, wait_for
+from tests.reliability.harness import ADMIN_TOKEN, VOCABULARY, Http, synthetic_articles, write_jsonl
+
+TARGET_S = 10.0
+LIMITS = {"full": {"articles": 3000, "pause_s": 5}, "quick": {"articles": 300, "pause_s": 2}}
+
+
+def kindred_index(settings: Settings, workdir: Path) -> float:
+    """`kindred index` as cron would run it on the primary; seconds until it returned."""
+    env = clean_env(**settings_env(settings))
+    started = time.perf_counter()
+    subprocess.run([KINDRED, "index", "--quiet"], cwd=workdir, env=env, check=True, capture_output=True,
+                   timeout=900)
+    return time.perf_counter() - started
+
+
+def replica_state(server: KindredServer) -> tuple[str | None, int | None]:
+    try:
+        status, health = Http(server.url, timeout=10).json("GET", "/healthz")
+    except OSError:
+        return None, None
+    replica = (health or {}).get("replica") or {}
+    return replica.get("version"), replica.get("generation")
+
+
+def propagation(replicas: list[KindredServer], state: tuple[str, int], since: float) -> dict[str, float]:
+    """Seconds from `since` until each replica serves `state` (version, generation)."""
+    seconds = {}
+    pending = {f"replica-{n}": server for n, server in enumerate(replicas, start=1)}
+
+    def arrived() -> bool:
+        for name, server in list(pending.items()):
+            if replica_state(server) == state:
+                seconds[name] = round(time.perf_counter() - since, 2)
+                del pending[name]
+        return not pending
+
+    wait_for(arrived, f"every replica to serve {state}", timeout=300)
+    return seconds
+
+
+@contextmanager
+def served_store(settings: Settings) -> Iterator[tuple[str, Store]]:
+    """The primary's current version: its name and its store."""
+    layout = Layout(settings.resolve(settings.index_dir))
+    store = Store(layout.current_dir() / "store.sqlite")
+    try:
+        yield layout.current_name(), store
+    finally:
+        store.close()
+
+
+def primary_state(settings: Settings) -> tuple[str, int]:
+    with served_store(settings) as (name, store):
+        return name, int(store.meta("generation", 0))
+
+
+def load_urls(settings: Settings, path: Path) -> Path:
+    """Searches for the articles' words and the related list of every article, interleaved."""
+    with served_store(settings) as (_, store):
+        ids = store.article_ids()
+    searches = [f"/api/v1/search?q={quote(a)}+{quote(b)}" for a, b in zip(VOCABULARY, reversed(VOCABULARY))]
+    related = [f"/api/v1/related/{quote(i)}" for i in ids]
+    mixed = [url for pair in zip(related, searches * (len(related) // len(searches) + 1)) for url in pair]
+    return write_lines(path, mixed)
+
+
+def run(limits: dict) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="kindred-bench-replication-"))
+    events: list[dict] = []
+    servers: list[KindredServer] = []
+    nginx = None
+    clock = time.perf_counter()
+
+    def event(what: str, **details) -> None:
+        events.append({"t_s": round(time.perf_counter() - clock, 1), "event": what, **details})
+        print(f"  {events[-1]['t_s']:6.1f} s  {what} {details or ''}", flush=True)
+
+    try:
+        extra = write_jsonl(tmp / "synthetic.jsonl", synthetic_articles(limits["articles"], seed=18))
+        # The default poll interval: the target is about what a deployment gets.
+        settings = primary_settings(tmp / "primary", sources=[str(SAMPLE), str(extra)],
+                                    replication_poll_interval=Settings().replication_poll_interval)
+        first_build_s = kindred_index(settings, tmp)
+        primary = KindredServer(settings, tmp / "primary", workers=2, startup_timeout=180)
+        servers.append(primary.start())
+        replicas = [KindredServer(replica_settings(tmp / f"replica-{n}", primary.url,
+                                                  replication_poll_interval=settings.replication_poll_interval),
+                                  tmp / f"replica-{n}", workers=2, startup_timeout=180) for n in (1, 2)]
+        for replica in replicas:
+            servers.append(replica.start())
+        nginx = ReplicasNginx(tmp / "nginx", primary, replicas).start()
+        urls = load_urls(settings, tmp / "urls.txt")
+        snapshot = Http(primary.url).json("GET", "/api/v1/versions")[1]["snapshot"]
+
+        # Long enough for two rebuilds, an upsert and a restart, with room to spare.
+        duration = int(3 * first_build_s + 60 + 6 * limits["pause_s"])
+        load: dict = {}
+        load_thread = threading.Thread(target=lambda: load.update(wrk(nginx.url, urls, duration)), daemon=True)
+        clock = time.perf_counter()
+        load_thread.start()
+        event("wrk started through nginx", duration_s=duration)
+        time.sleep(limits["pause_s"])
+
+        rebuilds = []
+        for number in (1, 2):
+            build_s = kindred_index(settings, tmp)
+            published = time.perf_counter()
+            state = primary_state(settings)
+            event(f"rebuild {number} published", version=state[0], build_s=round(build_s, 1))
+            arrivals = propagation(replicas, state, published)
+            event(f"rebuild {number} served by every replica", seconds=arrivals)
+            rebuilds.append({"version": state[0], "build_s": round(build_s, 1), "replicas_s": arrivals})
+            if number == 2:
+                break
+            time.sleep(limits["pause_s"])
+
+            upsert = {"id": "replication-bench-upsert", "title": "Naloxone at the replication bench",
+                      "body": "An article written through nginx to the primary while readers load the replicas."}
+            status, _ = Http(nginx.url, token=ADMIN_TOKEN, timeout=60).json("POST", "/api/v1/articles", upsert,
+                                                                              auth=True)
+            written = time.perf_counter()
+            assert status == 200, f"the upsert through nginx answered {status}"
+            upsert_arrivals = propagation(replicas, primary_state(settings), written)
+            event("upsert served by every replica", seconds=upsert_arrivals)
+            time.sleep(limits["pause_s"])
+
+            replicas[0].kill()
+            event("replica-1 SIGKILLed (master, workers and replication process)")
+            time.sleep(limits["pause_s"])
+            started = time.perf_counter()
+            replicas[0].start()
+            restart_s = round(time.perf_counter() - started, 1)
+            event("replica-1 restarted and answering", seconds=restart_s)
+            time.sleep(limits["pause_s"])
+
+        load_thread.join(timeout=duration + 120)
+        event("wrk finished", requests=load.get("requests"), errors=load.get("error_count"))
+        propagated = [s for r in rebuilds for s in r["replicas_s"].values()]
+        with served_store(settings) as (_, store):
+            articles = store.count()
+        return {
+            "articles": articles,
+            "snapshot_bytes": snapshot["size"],
+            "poll_interval_s": settings.replication_poll_interval,
+            "first_build_s": round(first_build_s, 1),
+            "rebuilds": rebuilds,
+            "upsert_s": upsert_arrivals,
+            "restart_s": restart_s,
+            "wrk": {**load, "threads": WRK["threads"], "connections": WRK["connections"]},
+            "events": events,
+            "load_avg": [round(x, 2) for x in os.getloadavg()],
+            "max_propagation_s": max(propagated),
+            "propagation_met": max(propagated) <= TARGET_S,
+            "failures_met": load.get("error_count") == 0,
+        }
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        for server in reversed(servers):
+            server.stop(graceful=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smaller index")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args()
+    results = run(LIMITS["quick" if args.quick else "full"])
+    print(json.dumps({k: v for k, v in results.items() if k != "events"}, indent=1))
+    if args.json:
+        write_json(args.json, results)
+
+
+if __name__ == "__main__":
+    main()

@@ -92,8 +92,8 @@ MAX_REQUESTS_PER_THREAD = 1_000_000
 WRK = {"threads": 2, "connections": 32}
 
 
-def wrk(base_url: str, urls: Path, duration: int) -> dict:
-    command = ["wrk", f"-t{WRK['threads']}", f"-c{WRK['connections']}", f"-d{duration}s", "--timeout", "5s",
+def wrk(base_url: str, urls: Path, duration: int, timeout_s: int = 5) -> dict:
+    command = ["wrk", f"-t{WRK['threads']}", f"-c{WRK['connections']}", f"-d{duration}s", "--timeout", f"{timeout_s}s",
                "-s", str(LUA), base_url, "--", str(urls), str(MAX_REQUESTS_PER_THREAD)]
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     line = next((l for l in out.stdout.splitlines() if l.startswith("JSON ")), None)

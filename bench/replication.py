@@ -32,6 +32,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import quote
@@ -46,6 +47,10 @@ from tests.cluster import ReplicasNginx, primary_settings, replica_settings, wai
 from tests.reliability.harness import ADMIN_TOKEN, VOCABULARY, Http, synthetic_articles, write_jsonl
 
 TARGET_S = 10.0
+# A request counts as failed when it errs or takes longer than nginx's proxy_read_timeout
+# (30 s, after which nginx would fail it itself), not after wrk's default 5 s: on a busy
+# 2-core machine a rebuild can hold a search up for seconds without anything failing.
+WRK_TIMEOUT_S = 30
 LIMITS = {"full": {"articles": 3000, "pause_s": 5}, "quick": {"articles": 300, "pause_s": 2}}
 
 
@@ -109,6 +114,12 @@ def load_urls(settings: Settings, path: Path) -> Path:
     return write_lines(path, mixed)
 
 
+def nginx_statuses(access_log: Path) -> dict[str, int]:
+    """How many responses nginx gave with each status (its combined log format)."""
+    lines = access_log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return dict(Counter(line.split('"')[2].split()[0] for line in lines if line.count('"') >= 2))
+
+
 def run(limits: dict) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="kindred-bench-replication-"))
     events: list[dict] = []
@@ -140,7 +151,8 @@ def run(limits: dict) -> dict:
         # Long enough for two rebuilds, an upsert and a restart, with room to spare.
         duration = int(3 * first_build_s + 60 + 6 * limits["pause_s"])
         load: dict = {}
-        load_thread = threading.Thread(target=lambda: load.update(wrk(nginx.url, urls, duration)), daemon=True)
+        load_thread = threading.Thread(target=lambda: load.update(wrk(nginx.url, urls, duration, WRK_TIMEOUT_S)),
+                                       daemon=True)
         clock = time.perf_counter()
         load_thread.start()
         event("wrk started through nginx", duration_s=duration)
@@ -191,7 +203,8 @@ def run(limits: dict) -> dict:
             "rebuilds": rebuilds,
             "upsert_s": upsert_arrivals,
             "restart_s": restart_s,
-            "wrk": {**load, "threads": WRK["threads"], "connections": WRK["connections"]},
+            "wrk": {**load, "threads": WRK["threads"], "connections": WRK["connections"], "timeout_s": WRK_TIMEOUT_S},
+            "nginx_statuses": nginx_statuses(nginx.workdir / "access.log"),
             "events": events,
             "load_avg": [round(x, 2) for x in os.getloadavg()],
             "max_propagation_s": max(propagated),

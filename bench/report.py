@@ -515,6 +515,7 @@ def replication_section(replication: dict, run: dict) -> list[str]:
             for n, r in enumerate(replication["rebuilds"], start=1)]
     rows.append(["upsert through nginx", "–", replication["upsert_s"]["replica-1"], replication["upsert_s"]["replica-2"]])
     errors = ", ".join(f"{kind} {count}" for kind, count in wrk["errors"].items())
+    statuses = ", ".join(f"{status}: {count:,}" for status, count in sorted(replication["nginx_statuses"].items()))
     return ["## Replication under load", "",
             f"{code(command)}: a primary and two read replicas (`kindred serve`, 2 workers each) behind nginx with "
             "docs/nginx/kindred-replicas.conf, on 127.0.0.1, replication_poll_interval "
@@ -528,7 +529,9 @@ def replication_section(replication: dict, run: dict) -> list[str]:
             "new version (or the upsert's generation).", "",
             table(["change on the primary", "build s", "replica-1 s", "replica-2 s"], rows), "",
             f"wrk through nginx: {wrk['requests']:,} requests, {num(wrk['rps'])} req/s, p50 {ms(wrk['p50_ms'])} ms, "
-            f"p99 {ms(wrk['p99_ms'])} ms, max {ms(wrk['max_ms'])} ms; failed: {wrk['error_count']} ({errors}).", "",
+            f"p99 {ms(wrk['p99_ms'])} ms, max {ms(wrk['max_ms'])} ms; failed: {wrk['error_count']} ({errors}; a "
+            f"timeout is an answer slower than {wrk['timeout_s']} s, nginx's proxy_read_timeout). Responses in nginx's "
+            f"access log, by status: {statuses}.", "",
             "Timeline (seconds after wrk started):", "",
             table(["t s", "event"], [[e["t_s"], e["event"]] for e in replication["events"]]), ""]
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
+import os
 import shutil
+import signal
 import tarfile
 from pathlib import Path
 
@@ -294,6 +295,22 @@ def test_kindred_config_hides_the_replication_token(tmp_path):
 # Real servers -----------------------------------------------------------------------------------
 
 
+def process_state(pid: int) -> str:
+    """The state letter of /proc/<pid>/stat ('' when there is no such process)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def running(pid: int) -> bool:
+    return process_state(pid) not in ("", "Z", "X")  # an exited child nobody reaped is a zombie
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
 def healthz(server: KindredServer) -> dict:
     return Http(server.url, timeout=30).json("GET", "/healthz")[1]
 
@@ -339,7 +356,11 @@ def test_a_primary_and_two_replicas_behind_nginx(tmp_path):
         assert status == 409 and body["error"]["code"] == "read_only_replica"
         assert body["error"]["primary"] == primary.url
 
-        # One replica killed: readers through nginx do not notice.
+        # One replica's master killed: its replication process goes with it (it holds the lock,
+        # which names it), then the rest of it; readers through nginx do not notice.
+        follower = int(layout(replicas[0].settings).replication_lock.read_text())
+        os.kill(parent_of(follower), signal.SIGKILL)
+        wait_for(lambda: not running(follower), "the replication process to exit with its server", timeout=30)
         replicas[0].kill()
         answers = [front.json("GET", f"/api/v1/search?q=xylazine&page={1 + n % 2}")[0] for n in range(30)]
         assert answers == [200] * 30

@@ -5,12 +5,12 @@
 The servers and nginx run exactly as docs/scaling.md deploys them (tests/cluster.py starts
 them: `kindred serve` for each, docs/nginx/kindred-replicas.conf for nginx), with the default
 replication_poll_interval. While wrk replays searches and related lists through nginx:
-the primary rebuilds with `kindred index` (the time from its return, when `current` has
-switched, until each replica's /healthz reports the new version is the propagation time), an
-upsert goes through nginx to the primary (the time until each replica serves its generation),
-one replica is SIGKILLed with all its processes and started again on the same port, and the
-primary rebuilds a second time. Then wrk's failed requests (connect, read, write, timeout,
-HTTP status >= 400) are counted.
+the primary rebuilds with `kindred index` (propagation: from the moment its `current` link
+switches until each replica's /healthz reports the new version), an upsert goes through nginx
+to the primary (until each replica serves its generation), one replica is SIGKILLed with all
+its processes and started again on the same port, and the primary rebuilds a second time.
+wrk is stopped (SIGINT) once all that is done, and its failed requests counted; nginx's access
+and error logs say what it answered and what it saw of the upstreams.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ sys.path.insert(0, str(_BENCH.parent))
 import argparse
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -38,7 +39,7 @@ from typing import Iterator
 from urllib.parse import quote
 
 from bench.common import KINDRED, clean_env, write_json
-from bench.http import WRK, wrk, write_lines
+from bench.http import WRK, wrk_command, wrk_summary, write_lines
 from search.config import Settings
 from search.store import Store
 from search.versions import Layout
@@ -51,16 +52,45 @@ TARGET_S = 10.0
 # (30 s, after which nginx would fail it itself), not after wrk's default 5 s: on a busy
 # 2-core machine a rebuild can hold a search up for seconds without anything failing.
 WRK_TIMEOUT_S = 30
+MAX_LOAD_S = 1800  # wrk's -d: it is stopped when the scenario is over
 LIMITS = {"full": {"articles": 3000, "pause_s": 5}, "quick": {"articles": 300, "pause_s": 2}}
+# nginx's error log: "2026/11/29 23:25:32 [error] 123#123: *45 <message>, client: ..."
+_NGINX_ERROR = re.compile(r"^(\d{4}/\d\d/\d\d \d\d:\d\d:\d\d) \[(\w+)\] [\d#]+: \*\d+ (.+?)(?:, client: .*)?$")
 
 
-def kindred_index(settings: Settings, workdir: Path) -> float:
-    """`kindred index` as cron would run it on the primary; seconds until it returned."""
-    env = clean_env(**settings_env(settings))
+@contextmanager
+def served_store(settings: Settings) -> Iterator[tuple[str, Store]]:
+    """The primary's current version: its name and its store."""
+    layout = Layout(settings.resolve(settings.index_dir))
+    store = Store(layout.current_dir() / "store.sqlite")
+    try:
+        yield layout.current_name(), store
+    finally:
+        store.close()
+
+
+def primary_state(settings: Settings) -> tuple[str, int]:
+    with served_store(settings) as (name, store):
+        return name, int(store.meta("generation", 0))
+
+
+def rebuild(settings: Settings, workdir: Path) -> tuple[float, float]:
+    """`kindred index` on the primary, as cron runs it: (when `current` switched, seconds the
+    command took). The switch is the publication: the command still prunes after it."""
+    layout = Layout(settings.resolve(settings.index_dir))
+    before = layout.current_name()
     started = time.perf_counter()
-    subprocess.run([KINDRED, "index", "--quiet"], cwd=workdir, env=env, check=True, capture_output=True,
-                   timeout=900)
-    return time.perf_counter() - started
+    command = subprocess.Popen([KINDRED, "index", "--quiet"], cwd=workdir, env=clean_env(**settings_env(settings)),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    switched = None
+    while command.poll() is None and switched is None:
+        if layout.current_name() != before:
+            switched = time.perf_counter()
+        time.sleep(0.01)
+    _, errors = command.communicate(timeout=900)
+    if command.returncode != 0:
+        raise RuntimeError(f"kindred index failed ({command.returncode}): {errors.decode()[-2000:]}")
+    return switched or time.perf_counter(), time.perf_counter() - started
 
 
 def replica_state(server: KindredServer) -> tuple[str | None, int | None]:
@@ -88,22 +118,6 @@ def propagation(replicas: list[KindredServer], state: tuple[str, int], since: fl
     return seconds
 
 
-@contextmanager
-def served_store(settings: Settings) -> Iterator[tuple[str, Store]]:
-    """The primary's current version: its name and its store."""
-    layout = Layout(settings.resolve(settings.index_dir))
-    store = Store(layout.current_dir() / "store.sqlite")
-    try:
-        yield layout.current_name(), store
-    finally:
-        store.close()
-
-
-def primary_state(settings: Settings) -> tuple[str, int]:
-    with served_store(settings) as (name, store):
-        return name, int(store.meta("generation", 0))
-
-
 def load_urls(settings: Settings, path: Path) -> Path:
     """Searches for the articles' words and the related list of every article, interleaved."""
     with served_store(settings) as (_, store):
@@ -114,17 +128,47 @@ def load_urls(settings: Settings, path: Path) -> Path:
     return write_lines(path, mixed)
 
 
+class Load:
+    """wrk through nginx in the background until stop()."""
+
+    def __init__(self, base_url: str, urls: Path):
+        self.urls = urls
+        self.command = wrk_command(base_url, urls, MAX_LOAD_S, WRK_TIMEOUT_S)
+        self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def stop(self) -> dict:
+        self.process.send_signal(signal.SIGINT)  # wrk stops and reports what it did so far
+        stdout, stderr = self.process.communicate(timeout=60)
+        done = subprocess.CompletedProcess(self.command, self.process.returncode, stdout, stderr)
+        return {**wrk_summary(self.command, self.urls, done), "threads": WRK["threads"],
+                "connections": WRK["connections"], "timeout_s": WRK_TIMEOUT_S}
+
+
 def nginx_statuses(access_log: Path) -> dict[str, int]:
     """How many responses nginx gave with each status (its combined log format)."""
     lines = access_log.read_text(encoding="utf-8", errors="replace").splitlines()
     return dict(Counter(line.split('"')[2].split()[0] for line in lines if line.count('"') >= 2))
 
 
+def nginx_upstream_problems(error_log: Path, clock_epoch: float) -> list[dict]:
+    """What nginx logged about its upstreams (refused, reset, cut short...), grouped by message,
+    with when (seconds after the load started) it first and last happened."""
+    seen: dict[str, list[float]] = {}
+    for line in error_log.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = _NGINX_ERROR.match(line)
+        if match and match.group(2) in ("warn", "error") and "upstream" in match.group(3):
+            at = time.mktime(time.strptime(match.group(1), "%Y/%m/%d %H:%M:%S")) - clock_epoch
+            message = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", match.group(3))
+            seen.setdefault(f"[{match.group(2)}] {message}", []).append(at)
+    return [{"message": message, "count": len(times), "first_t_s": round(min(times)), "last_t_s": round(max(times))}
+            for message, times in sorted(seen.items(), key=lambda item: min(item[1]))]
+
+
 def run(limits: dict) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="kindred-bench-replication-"))
     events: list[dict] = []
     servers: list[KindredServer] = []
-    nginx = None
+    nginx = load = None
     clock = time.perf_counter()
 
     def event(what: str, **details) -> None:
@@ -136,7 +180,7 @@ def run(limits: dict) -> dict:
         # The default poll interval: the target is about what a deployment gets.
         settings = primary_settings(tmp / "primary", sources=[str(SAMPLE), str(extra)],
                                     replication_poll_interval=Settings().replication_poll_interval)
-        first_build_s = kindred_index(settings, tmp)
+        rebuild(settings, tmp)
         primary = KindredServer(settings, tmp / "primary", workers=2, startup_timeout=180)
         servers.append(primary.start())
         replicas = [KindredServer(replica_settings(tmp / f"replica-{n}", primary.url,
@@ -148,28 +192,22 @@ def run(limits: dict) -> dict:
         urls = load_urls(settings, tmp / "urls.txt")
         snapshot = Http(primary.url).json("GET", "/api/v1/versions")[1]["snapshot"]
 
-        # Long enough for two rebuilds, an upsert and a restart, with room to spare.
-        duration = int(3 * first_build_s + 60 + 6 * limits["pause_s"])
-        load: dict = {}
-        load_thread = threading.Thread(target=lambda: load.update(wrk(nginx.url, urls, duration, WRK_TIMEOUT_S)),
-                                       daemon=True)
-        clock = time.perf_counter()
-        load_thread.start()
-        event("wrk started through nginx", duration_s=duration)
+        clock, clock_epoch = time.perf_counter(), time.time()
+        load = Load(nginx.url, urls)
+        event("wrk started through nginx")
         time.sleep(limits["pause_s"])
 
         rebuilds = []
         for number in (1, 2):
-            build_s = kindred_index(settings, tmp)
-            published = time.perf_counter()
+            published, build_s = rebuild(settings, tmp)
             state = primary_state(settings)
             event(f"rebuild {number} published", version=state[0], build_s=round(build_s, 1))
             arrivals = propagation(replicas, state, published)
             event(f"rebuild {number} served by every replica", seconds=arrivals)
             rebuilds.append({"version": state[0], "build_s": round(build_s, 1), "replicas_s": arrivals})
+            time.sleep(limits["pause_s"])
             if number == 2:
                 break
-            time.sleep(limits["pause_s"])
 
             upsert = {"id": "replication-bench-upsert", "title": "Naloxone at the replication bench",
                       "body": "An article written through nginx to the primary while readers load the replicas."}
@@ -177,6 +215,7 @@ def run(limits: dict) -> dict:
                                                                               auth=True)
             written = time.perf_counter()
             assert status == 200, f"the upsert through nginx answered {status}"
+            event("upsert answered by the primary through nginx")
             upsert_arrivals = propagation(replicas, primary_state(settings), written)
             event("upsert served by every replica", seconds=upsert_arrivals)
             time.sleep(limits["pause_s"])
@@ -190,8 +229,9 @@ def run(limits: dict) -> dict:
             event("replica-1 restarted and answering", seconds=restart_s)
             time.sleep(limits["pause_s"])
 
-        load_thread.join(timeout=duration + 120)
-        event("wrk finished", requests=load.get("requests"), errors=load.get("error_count"))
+        measured = load.stop()
+        load = None
+        event("wrk stopped", requests=measured["requests"], errors=measured["error_count"])
         propagated = [s for r in rebuilds for s in r["replicas_s"].values()]
         with served_store(settings) as (_, store):
             articles = store.count()
@@ -199,19 +239,22 @@ def run(limits: dict) -> dict:
             "articles": articles,
             "snapshot_bytes": snapshot["size"],
             "poll_interval_s": settings.replication_poll_interval,
-            "first_build_s": round(first_build_s, 1),
             "rebuilds": rebuilds,
             "upsert_s": upsert_arrivals,
             "restart_s": restart_s,
-            "wrk": {**load, "threads": WRK["threads"], "connections": WRK["connections"], "timeout_s": WRK_TIMEOUT_S},
+            "wrk": measured,
             "nginx_statuses": nginx_statuses(nginx.workdir / "access.log"),
+            "nginx_upstream_problems": nginx_upstream_problems(nginx.workdir / "error.log", clock_epoch),
             "events": events,
             "load_avg": [round(x, 2) for x in os.getloadavg()],
             "max_propagation_s": max(propagated),
             "propagation_met": max(propagated) <= TARGET_S,
-            "failures_met": load.get("error_count") == 0,
+            "failures_met": measured["error_count"] == 0,
         }
     finally:
+        if load is not None:
+            load.process.kill()
+            load.process.wait()
         if nginx is not None:
             nginx.stop()
         for server in reversed(servers):

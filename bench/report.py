@@ -524,16 +524,21 @@ def replication_section(replication: dict, run: dict) -> list[str]:
             f"({wrk['threads']} threads, {wrk['connections']} connections, {wrk['seconds']:.0f} s) replays searches and "
             "related lists through nginx while the primary rebuilds with `kindred index`, an upsert goes through nginx to "
             "the primary, replica-1 is SIGKILLed (master, workers and replication process) and started again "
-            f"({replication['restart_s']} s until it answered), and the primary rebuilds again. Propagation: seconds from "
-            "`kindred index` returning (`current` switched on the primary) until the replica's /healthz reports the "
-            "new version (or the upsert's generation).", "",
+            f"({replication['restart_s']} s until it answered), and the primary rebuilds again; then wrk is stopped. "
+            "Propagation: seconds from the switch of the primary's `current` link (or the upsert's answer) until "
+            "the replica's /healthz reports the new version (or the upsert's generation).", "",
             table(["change on the primary", "build s", "replica-1 s", "replica-2 s"], rows), "",
             f"wrk through nginx: {wrk['requests']:,} requests, {num(wrk['rps'])} req/s, p50 {ms(wrk['p50_ms'])} ms, "
             f"p99 {ms(wrk['p99_ms'])} ms, max {ms(wrk['max_ms'])} ms; failed: {wrk['error_count']} ({errors}; a "
             f"timeout is an answer slower than {wrk['timeout_s']} s, nginx's proxy_read_timeout). Responses in nginx's "
-            f"access log, by status: {statuses}.", "",
+            f"access log, by status: {statuses} (499: requests wrk itself abandoned when it was stopped).", "",
             "Timeline (seconds after wrk started):", "",
-            table(["t s", "event"], [[e["t_s"], e["event"]] for e in replication["events"]]), ""]
+            table(["t s", "event"], [[e["t_s"], e["event"]] for e in replication["events"]]), "",
+            "What nginx logged about the upstreams (warnings and errors; a request that failed on one replica and "
+            "was answered by another appears here, not in wrk's errors):", "",
+            table(["message", "times", "first t s", "last t s"],
+                  [[code(p["message"]), p["count"], p["first_t_s"], p["last_t_s"]]
+                   for p in replication["nginx_upstream_problems"]] or [["(nothing)", 0, "–", "–"]]), ""]
 
 
 def relevance_section(relevance: dict) -> list[str]:

@@ -104,9 +104,9 @@ class Settings:
     replication_token: str = _setting("", "Shared secret between a primary and its replicas: on the primary it "
                                           "enables publishing snapshots and authenticates their download; a "
                                           "replica sends it (`Authorization: Bearer`).", secret=True)
-    replication_poll_interval: float = _setting(2.0, "Seconds between a replica's checks of the primary for a new "
-                                                     "index state (and between a primary's checks for one to "
-                                                     "publish).")
+    replication_poll_interval: float = _setting(2.0, "Seconds between a replica's checks of its primary for a new "
+                                                     "index state (a primary looks for one to publish every 0.5 s, "
+                                                     "or this, if shorter).")
 
     # Where relative paths from the config file were resolved; not a user setting.
     base_dir: Path = field(default=Path("."), metadata={"help": "", "path": False, "internal": True})

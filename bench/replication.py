@@ -6,9 +6,10 @@ The servers and nginx run exactly as docs/scaling.md deploys them (tests/cluster
 them: `kindred serve` for each, docs/nginx/kindred-replicas.conf for nginx), with the default
 replication_poll_interval. While wrk replays searches and related lists through nginx:
 the primary rebuilds with `kindred index` (propagation: from the moment its `current` link
-switches until each replica's /healthz reports the new version), an upsert goes through nginx
-to the primary (until each replica serves its generation), one replica is SIGKILLed with all
-its processes and started again on the same port, and the primary rebuilds a second time.
+switches until each replica's `current` link names the new version), an upsert goes through
+nginx to the primary (from its answer until each replica serves its generation), one replica
+is SIGKILLed with all its processes and started again on the same port, and the primary
+rebuilds a second time.
 wrk is stopped (SIGINT) once all that is done, and its failed requests counted; nginx's access
 and error logs say what it answered and what it saw of the upstreams.
 """
@@ -32,6 +33,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -74,48 +76,42 @@ def primary_state(settings: Settings) -> tuple[str, int]:
         return name, int(store.meta("generation", 0))
 
 
-def rebuild(settings: Settings, workdir: Path) -> tuple[float, float]:
-    """`kindred index` on the primary, as cron runs it: (when `current` switched, seconds the
-    command took). The switch is the publication: the command still prunes after it."""
-    layout = Layout(settings.resolve(settings.index_dir))
-    before = layout.current_name()
+def rebuild(settings: Settings, workdir: Path) -> float:
+    """`kindred index` on the primary, as cron runs it: seconds until it returned."""
     started = time.perf_counter()
-    command = subprocess.Popen([KINDRED, "index", "--quiet"], cwd=workdir, env=clean_env(**settings_env(settings)),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    switched = None
-    while command.poll() is None and switched is None:
-        if layout.current_name() != before:
-            switched = time.perf_counter()
-        time.sleep(0.01)
-    _, errors = command.communicate(timeout=900)
-    if command.returncode != 0:
-        raise RuntimeError(f"kindred index failed ({command.returncode}): {errors.decode()[-2000:]}")
-    return switched or time.perf_counter(), time.perf_counter() - started
+    subprocess.run([KINDRED, "index", "--quiet"], cwd=workdir, env=clean_env(**settings_env(settings)), check=True,
+                   capture_output=True, timeout=900)
+    return time.perf_counter() - started
 
 
-def replica_state(server: KindredServer) -> tuple[str | None, int | None]:
-    try:
-        status, health = Http(server.url, timeout=10).json("GET", "/healthz")
-    except OSError:
-        return None, None
-    replica = (health or {}).get("replica") or {}
-    return replica.get("version"), replica.get("generation")
+class Switches:
+    """When each server's `current` link first named each version, read from disk every 10 ms
+    (the servers share this machine): a switch is when a server's workers start serving a
+    version, and the disk says it without queueing behind wrk's requests as /healthz would."""
 
+    def __init__(self, layouts: dict[str, Layout]):
+        self.layouts = layouts
+        self.first_seen: dict[tuple[str, str], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
 
-def propagation(replicas: list[KindredServer], state: tuple[str, int], since: float) -> dict[str, float]:
-    """Seconds from `since` until each replica serves `state` (version, generation)."""
-    seconds = {}
-    pending = {f"replica-{n}": server for n, server in enumerate(replicas, start=1)}
+    def _watch(self) -> None:
+        while not self._stop.wait(0.01):
+            now = time.perf_counter()
+            for who, layout in self.layouts.items():
+                self.first_seen.setdefault((who, layout.current_name()), now)
 
-    def arrived() -> bool:
-        for name, server in list(pending.items()):
-            if replica_state(server) == state:
-                seconds[name] = round(time.perf_counter() - since, 2)
-                del pending[name]
-        return not pending
+    def when(self, who: str, version: str) -> float:
+        return wait_for(lambda: self.first_seen.get((who, version)), f"{who} to switch to {version}", timeout=300)
 
-    wait_for(arrived, f"every replica to serve {state}", timeout=300)
-    return seconds
+    def propagation(self, replicas: list[str], snapshot: str, since: float) -> dict[str, float]:
+        """Seconds from `since` until each replica switched to the snapshot `<version>.<generation>`."""
+        return {who: round(self.when(who, snapshot) - since, 2) for who in replicas}
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def load_urls(settings: Settings, path: Path) -> Path:
@@ -192,6 +188,9 @@ def run(limits: dict) -> dict:
         urls = load_urls(settings, tmp / "urls.txt")
         snapshot = Http(primary.url).json("GET", "/api/v1/versions")[1]["snapshot"]
 
+        names = [f"replica-{n}" for n in (1, 2)]
+        switches = Switches({"primary": Layout(settings.resolve(settings.index_dir)),
+                             **{name: Layout(r.settings.resolve(r.settings.index_dir)) for name, r in zip(names, replicas)}})
         clock, clock_epoch = time.perf_counter(), time.time()
         load = Load(nginx.url, urls)
         event("wrk started through nginx")
@@ -199,12 +198,12 @@ def run(limits: dict) -> dict:
 
         rebuilds = []
         for number in (1, 2):
-            published, build_s = rebuild(settings, tmp)
-            state = primary_state(settings)
-            event(f"rebuild {number} published", version=state[0], build_s=round(build_s, 1))
-            arrivals = propagation(replicas, state, published)
-            event(f"rebuild {number} served by every replica", seconds=arrivals)
-            rebuilds.append({"version": state[0], "build_s": round(build_s, 1), "replicas_s": arrivals})
+            build_s = rebuild(settings, tmp)
+            version, generation = primary_state(settings)
+            event(f"rebuild {number} returned", version=version, build_s=round(build_s, 1))
+            arrivals = switches.propagation(names, f"{version}.{generation}", switches.when("primary", version))
+            event(f"rebuild {number} served by every replica", seconds_after_the_switch=arrivals)
+            rebuilds.append({"version": version, "build_s": round(build_s, 1), "replicas_s": arrivals})
             time.sleep(limits["pause_s"])
             if number == 2:
                 break
@@ -216,7 +215,8 @@ def run(limits: dict) -> dict:
             written = time.perf_counter()
             assert status == 200, f"the upsert through nginx answered {status}"
             event("upsert answered by the primary through nginx")
-            upsert_arrivals = propagation(replicas, primary_state(settings), written)
+            version, generation = primary_state(settings)
+            upsert_arrivals = switches.propagation(names, f"{version}.{generation}", written)
             event("upsert served by every replica", seconds=upsert_arrivals)
             time.sleep(limits["pause_s"])
 
@@ -231,7 +231,11 @@ def run(limits: dict) -> dict:
 
         measured = load.stop()
         load = None
+        switches.stop()
         event("wrk stopped", requests=measured["requests"], errors=measured["error_count"])
+        for replica in replicas:  # what the replicas say agrees with their disks
+            health = Http(replica.url, timeout=60).json("GET", "/healthz")[1]
+            assert health["replica"]["version"] == rebuilds[-1]["version"], health
         propagated = [s for r in rebuilds for s in r["replicas_s"].values()]
         with served_store(settings) as (_, store):
             articles = store.count()

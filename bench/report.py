@@ -526,7 +526,8 @@ def replication_section(replication: dict, run: dict) -> list[str]:
             "the primary, replica-1 is SIGKILLed (master, workers and replication process) and started again "
             f"({replication['restart_s']} s until it answered), and the primary rebuilds again; then wrk is stopped. "
             "Propagation: seconds from the switch of the primary's `current` link (or the upsert's answer) until "
-            "the replica's /healthz reports the new version (or the upsert's generation).", "",
+            "the replica's own `current` link names the new version (or the upsert's generation), both read from "
+            "disk every 10 ms; the replicas' /healthz is checked to agree at the end.", "",
             table(["change on the primary", "build s", "replica-1 s", "replica-2 s"], rows), "",
             f"wrk through nginx: {wrk['requests']:,} requests, {num(wrk['rps'])} req/s, p50 {ms(wrk['p50_ms'])} ms, "
             f"p99 {ms(wrk['p99_ms'])} ms, max {ms(wrk['max_ms'])} ms; failed: {wrk['error_count']} ({errors}; a "

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -46,6 +48,6 @@ def test_api_conforms_to_its_schema(api_app):
 
 def test_the_description_lists_every_api_route(api_app):
     described = set(api_app.test_client().get("/openapi.json").get_json()["paths"])
-    routes = {rule.rule.replace("<path:article_id>", "{article_id}") for rule in api_app.url_map.iter_rules()
+    routes = {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule) for rule in api_app.url_map.iter_rules()
               if rule.rule.startswith("/api/v1/")}
     assert routes == {p for p in described if p.startswith("/api/v1/")}

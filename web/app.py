@@ -10,7 +10,7 @@ from flask import Flask
 from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
-from web import admin, api, errors, headers, metrics, openapi, ops, pages
+from web import admin, api, errors, headers, metrics, openapi, ops, pages, replication
 from web.http import enforce_body_limit
 from web.analytics import Analytics
 
@@ -41,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(openapi.blueprint)
+    replication.register(app)
     errors.register(app)
     app.before_request(enforce_body_limit)
     pages.register(app)

@@ -53,17 +53,21 @@ def bool_arg(name: str, default: bool) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+def bearer_matches(token: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>` (constant-time comparison)."""
+    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
+
+
 def require_admin(view: Callable) -> Callable:
-    """Bearer-token auth for admin endpoints (constant-time comparison)."""
+    """Bearer-token auth for admin endpoints."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         token = settings().admin_token
-        header = request.headers.get("Authorization", "")
-        scheme, _, supplied = header.partition(" ")
         if not token:
             raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set admin_token (KINDRED_ADMIN_TOKEN)")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), token.encode()):
+        if not bearer_matches(token):
             raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
         return view(*args, **kwargs)
 

@@ -10,7 +10,7 @@ from flask import Flask
 from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
-from web import admin, api, errors, headers, metrics, openapi, ops, pages
+from web import admin, api, errors, headers, openapi, ops, pages
 from web.http import enforce_body_limit
 from web.analytics import Analytics
 
@@ -45,5 +45,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(enforce_body_limit)
     pages.register(app)
     headers.register(app, settings)
-    metrics.register(app)
+    ops.register(app)
     return app

@@ -1,16 +1,10 @@
-"""Security headers on every response, and one structured access-log line per request."""
+"""Security headers on every response."""
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from search.config import Settings
-
-access_log = logging.getLogger("kindred.access")
 
 # Our own pages load only our own files; nothing inline, nothing from elsewhere.
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -19,10 +13,6 @@ PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; scri
 
 def register(app: Flask, settings: Settings) -> None:
     frame_ancestors = " ".join(settings.frame_ancestors) or "'none'"
-
-    @app.before_request
-    def start_clock():
-        g.kindred_clock = time.perf_counter()
 
     @app.after_request
     def secure(response: Response) -> Response:
@@ -35,19 +25,4 @@ def register(app: Flask, settings: Settings) -> None:
             else:
                 response.headers["Content-Security-Policy"] = f"{PAGE_POLICY}; frame-ancestors 'none'"
                 response.headers["X-Frame-Options"] = "DENY"
-        return response
-
-    @app.after_request
-    def log_access(response: Response) -> Response:
-        started = g.pop("kindred_clock", None)
-        if access_log.isEnabledFor(logging.INFO):
-            # No IP address or user agent: readers stay anonymous.
-            access_log.info(json.dumps({
-                "method": request.method,
-                "path": request.path,
-                "endpoint": request.endpoint,
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-                "bytes": response.calculate_content_length(),
-            }))
         return response

@@ -98,6 +98,8 @@ class KindredServer:
         self.port = free_port()
         self.url = f"http://{LOCALHOST}:{self.port}"
         self.log_path = self.workdir / f"kindred-{self.port}.log"
+        # The server's temporary files (gunicorn's, the shared metrics directory) go here.
+        self.tmp_dir = self.workdir / f"tmp-{self.port}"
         self._process: subprocess.Popen | None = None
         self._log = None
 
@@ -108,7 +110,8 @@ class KindredServer:
         env.update(settings_env(self.settings))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(self.tmp_dir)
         if len(str(self.workdir)) < 80:  # a Unix socket path has at most 107 bytes
             # gunicorn's control socket goes to $XDG_RUNTIME_DIR (else ~/.gunicorn): keep ours
             # here rather than take over the one of a server the developer is running.

@@ -70,11 +70,6 @@ def make_requests(server: KindredServer, count: int, threads: int = 8) -> None:
         thread.join()
 
 
-def worker_pids(server: KindredServer) -> list[int]:
-    pid = server._process.pid
-    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
 def test_every_scrape_counts_every_worker(server):
     before = scrapes(server)
     assert len(before) == 1, before  # the warm-up requests, the same total from either worker
@@ -92,14 +87,14 @@ def test_a_dead_workers_counts_stay(server):
     make_requests(server, 10)
     before = scrapes(server)
     assert len(before) == 1
-    victim = worker_pids(server)[0]
+    victim = server.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
     for _ in range(300):  # gunicorn replaces it
-        pids = worker_pids(server)
+        pids = server.worker_pids()
         if len(pids) == 2 and victim not in pids:
             break
         time.sleep(0.1)
-    assert victim not in worker_pids(server)
+    assert victim not in server.worker_pids()
     make_requests(server, 8)
     # The replacement's first answers open the index; the dead worker's answers still count.
     assert scrapes(server) == {before.pop() + 8}

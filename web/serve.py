@@ -10,9 +10,30 @@ import sys
 import tempfile
 from typing import Iterator
 
+from gevent import monkey, socket
 from gunicorn.app.base import BaseApplication
+from gunicorn.workers.ggevent import GeventWorker
 
 from search.config import Settings
+
+HEADER_TIMEOUT_S = 5
+MAX_CONNECTIONS_PER_WORKER = 1000
+
+
+class GreenletWorker(GeventWorker):
+    """gunicorn's gevent worker, with threads left as threads.
+
+    Each connection is a greenlet, so a client that never finishes its headers costs a
+    greenlet, not a worker. Patching threading too would make every thread-local
+    per-greenlet: the index store would open a new SQLite connection for each connection
+    (about 1 ms of CPU each), and the analytics writer thread would run on the event loop.
+    Code that holds a lock must not wait on a socket (it never does: locks guard memory
+    and files only)."""
+
+    def patch(self) -> None:
+        monkey.patch_all(thread=False)
+        # As gunicorn's own patch(): the listening sockets become gevent sockets.
+        self.sockets = [socket.socket(s.FAMILY, socket.SOCK_STREAM, fileno=s.sock.detach()) for s in self.sockets]
 
 
 class _Gunicorn(BaseApplication):
@@ -89,7 +110,13 @@ def run(settings: Settings, dev: bool = False) -> None:
         _Gunicorn(settings, metrics_dir, {
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.workers,
-            "worker_class": "sync",
+            # A sync worker waited on a client that never finished its headers (slowloris)
+            # until the arbiter killed it after `timeout`; this one holds a greenlet.
+            "worker_class": GreenletWorker,
+            "worker_connections": MAX_CONNECTIONS_PER_WORKER,
+            # The gevent worker allows this long for each request's headers, and for the next
+            # request on a kept-alive connection.
+            "keepalive": HEADER_TIMEOUT_S,
             "timeout": 120,  # POST /api/v1/reindex runs a full build in the request
             "graceful_timeout": 10,
             # gunicorn's control socket lives at one path per user: two instances would fight over it.

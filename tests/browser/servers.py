@@ -160,6 +160,14 @@ class KindredServer:
                 raise RuntimeError(f"kindred serve did not answer /healthz within {self.startup_timeout}s:\n{self.log()}")
             time.sleep(0.1)
 
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers running now (the server's child processes)."""
+        pid = self._process.pid
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
     def log(self) -> str:
         try:
             return self.log_path.read_text(encoding="utf-8", errors="replace")[-4000:]

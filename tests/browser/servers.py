@@ -58,11 +58,32 @@ def sample_site_settings(tmp: Path) -> Settings:
     return load_settings(REPO / "kindred.toml", overrides, environ={}, look_in_cwd=False)
 
 
+# WordPress's theme test data has a post whose title is one 85-letter word: a layout that
+# cannot wrap it widens past the window.
+LONG_WORD = "Taumatawhakatangihangakoauauotamateaturipukakapikimaungahoronukupokaiwhenuakitanatahu"
+LONG_TITLE_ARTICLE = {
+    "id": "long-word-title",
+    "title": LONG_WORD,
+    "summary": f"{LONG_WORD} is a hill in New Zealand with one of the longest place names in the world.",
+    "body": f"{LONG_WORD} is a hill in Hawke's Bay, New Zealand. Walkers who climb it for the view report "
+            "what research on exercise and mood suggests: a steady uphill walk lifts mood and eases anxiety, "
+            "and walking with others helps people in recovery keep a routine. The name, 85 letters long, "
+            "tests every layout that shows it.",
+    "category": "News",
+    "tags": ["exercise", "mental health"],
+    "published": "2026-01-15",
+}
+
+
 def build_sample_index(settings: Settings) -> Settings:
-    """Index the sample site with `settings` (once; the servers only read it)."""
+    """Index the sample site, plus the long-title article, with `settings` (once; the
+    servers only read it)."""
     from indexer.build import Indexer
 
-    Indexer(settings).build([SAMPLE])
+    extra = settings.resolve(settings.index_dir).parent / "long-title.jsonl"
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    extra.write_text(json.dumps(LONG_TITLE_ARTICLE) + "\n", encoding="utf-8")
+    Indexer(settings).build([SAMPLE, extra])
     return settings
 
 
@@ -370,8 +391,32 @@ def iframe_page(kindred_url: str) -> str:
 """
 
 
+def strict_page(kindred_url: str) -> str:
+    """A publisher's page with a strict Content-Security-Policy of its own: scripts and
+    requests from Kindred's origin only, no inline style at all."""
+    policy = (f"default-src 'none'; script-src {kindred_url}; connect-src {kindred_url}; "
+              "style-src 'self'; img-src 'self'; base-uri 'none'")
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">
+  <title>Strict policy – The Green Ledger</title>
+</head>
+<body>
+  <main>
+    <h1>Does weed have calories?</h1>
+    <div id="strict-widget" data-kindred-related="{WIDGET_ARTICLE}"></div>
+    <script async src="{html.escape(kindred_url)}/widget.js"></script>
+  </main>
+</body>
+</html>
+"""
+
+
 def third_party_pages(kindred_url: str) -> dict[str, str]:
-    return {"article.html": third_party_page(kindred_url), "iframe.html": iframe_page(kindred_url)}
+    return {"article.html": third_party_page(kindred_url), "iframe.html": iframe_page(kindred_url),
+            "strict.html": strict_page(kindred_url)}
 
 
 @dataclasses.dataclass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import re
 from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 
-from web.analytics_report import bar_chart, build_report, report_csv
+from web.analytics_report import build_report, report_csv
+from web.charts import bar_chart
 from web.context import search_service, settings
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
@@ -71,8 +73,9 @@ def analytics():
     for article_id in ids:
         article = search_service().article(article_id)
         titles[article_id] = article.title if article else article_id
-    return render_template("admin_analytics.html", report=report, titles=titles,
-                           chart=bar_chart(report["searches_per_day"], "searches"))
+    first_day = dt.datetime.fromisoformat(report["since"]).date()
+    chart = bar_chart(report["searches_per_day"], "searches", first_day, dt.datetime.now(dt.timezone.utc).date())
+    return render_template("admin_analytics.html", report=report, titles=titles, chart=chart)
 
 
 @blueprint.get("/analytics.csv")

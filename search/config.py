@@ -89,6 +89,8 @@ class Settings:
     article_links: str = _setting("source", "Where result and widget links go: `source` (the article's own url) or `local` (Kindred's /articles/<id> page).")
     site_url: str = _setting("", "Base URL for relative article URLs in the API and widget (default: the request's host).")
     admin_token: str = _setting("", "Bearer token for admin endpoints; admin is disabled while empty.")
+    admin_db: Path = _setting(Path("var/admin.sqlite"), "SQLite database of editor sessions and wrong admin-token "
+                                                        "attempts, shared by all workers.", path=True)
     cors_origins: list = _setting(["*"], "Origins allowed to read the public API from a browser.")
     frame_ancestors: list = _setting(["*"], "Origins allowed to frame the iframe widget.")
     max_body_bytes: int = _setting(5_000_000, "Largest request body accepted by the admin API.")

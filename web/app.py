@@ -13,6 +13,7 @@ from search.service import SearchService
 from web import admin, api, errors, headers, openapi, ops, pages
 from web.http import enforce_body_limit
 from web.analytics import Analytics
+from web.editors import Editors
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["kindred.settings"] = settings
     app.extensions["kindred.search"] = SearchService(settings)
     app.extensions["kindred.indexer"] = Indexer(settings)
+    app.extensions["kindred.editors"] = Editors(settings.resolve(settings.admin_db))
     app.extensions["kindred.analytics"] = Analytics(
         settings.resolve(settings.analytics_db), settings.analytics_enabled, settings.analytics_retention_days)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 import secrets
 from functools import wraps
@@ -13,6 +12,7 @@ from flask import Request, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from web.context import settings
+from web.editors import admin_token_matches
 from web.errors import ApiError
 
 
@@ -54,16 +54,15 @@ def bool_arg(name: str, default: bool) -> bool:
 
 
 def require_admin(view: Callable) -> Callable:
-    """Bearer-token auth for admin endpoints (constant-time comparison)."""
+    """Bearer-token auth for admin endpoints (constant-time, wrong tokens throttled per client)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        token = settings().admin_token
         header = request.headers.get("Authorization", "")
         scheme, _, supplied = header.partition(" ")
-        if not token:
+        if not settings().admin_token:
             raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set admin_token (KINDRED_ADMIN_TOKEN)")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), token.encode()):
+        if scheme.lower() != "bearer" or not admin_token_matches(supplied.strip()):
             raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
         return view(*args, **kwargs)
 

@@ -54,7 +54,8 @@ def free_port() -> int:
 
 def sample_site_settings(tmp: Path) -> Settings:
     """The bundled sample site's own settings (kindred.toml), writing only under `tmp`."""
-    overrides = {"index_dir": str(Path(tmp) / "index"), "analytics_db": str(Path(tmp) / "analytics.sqlite")}
+    overrides = {"index_dir": str(Path(tmp) / "index"), "analytics_db": str(Path(tmp) / "analytics.sqlite"),
+                 "admin_db": str(Path(tmp) / "admin.sqlite")}
     return load_settings(REPO / "kindred.toml", overrides, environ={}, look_in_cwd=False)
 
 

@@ -1,10 +1,11 @@
-"""Security headers on every response."""
+"""Security headers on every response, and `Vary: Host` on those whose links follow the Host."""
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
 
 from search.config import Settings
+from web.context import links_follow_the_host
 
 # Our own pages load only our own files; nothing inline, nothing from elsewhere.
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -16,6 +17,10 @@ def register(app: Flask, settings: Settings) -> None:
 
     @app.after_request
     def secure(response: Response) -> Response:
+        if links_follow_the_host():
+            # Without site_url, absolute links come from the Host header: a shared cache must
+            # keep one copy per host, or one request with a forged Host poisons everyone's.
+            response.vary.add("Host")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
         if response.mimetype == "text/html":

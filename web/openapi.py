@@ -134,7 +134,8 @@ SCHEMAS: dict[str, Any] = {
 
 BAD_REQUEST = _error("Input over a documented limit or malformed.")
 NOT_FOUND = _error("No such article.")
-ADMIN_ERRORS = {"401": _error("Missing or wrong bearer token."), "403": _error("Admin disabled (no admin_token set).")}
+ADMIN_ERRORS = {"401": _error("Missing or wrong bearer token."), "403": _error("Admin disabled (no admin_token set)."),
+                "429": _error("Too many wrong tokens from this client lately; see the Retry-After header.")}
 
 
 def spec() -> dict[str, Any]:

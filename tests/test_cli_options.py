@@ -447,6 +447,14 @@ def test_serve_dev_is_one_process_and_index_dir_picks_the_index(served, site, tm
     assert server.children() == []  # no reloader, no workers
 
 
+def test_serve_dev_help_and_docs_say_what_it_does():
+    """One process, no reloader, no debugger (test_serve_dev_is_one_process... runs it)."""
+    help_text = " ".join(run("serve", "--help").stdout.split())
+    assert "no reloader" in help_text and "no debugger" in help_text and "reloads" not in help_text
+    quickstart = (REPO / "docs" / "quickstart.md").read_text(encoding="utf-8")
+    assert "it does not reload" in quickstart and "debug mode" not in quickstart
+
+
 def test_serve_refuses_bad_numbers(site):
     for option, value in (("--port", "0"), ("--port", "65536"), ("--workers", "0")):
         failed(run("--config", str(site), "serve", option, value), 2, option)

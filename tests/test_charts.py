@@ -36,7 +36,8 @@ def test_dates_label_the_axis_without_crowding(period):
     chart = bar_chart(searches(1), "searches", TODAY - dt.timedelta(days=period), TODAY)
     labelled = [b for b in chart["bars"] if b["show_label"]]
     assert 2 <= len(labelled) <= 9
-    assert labelled[-1]["label"] == "29 Nov"  # today, always
+    assert labelled[-1]["label"] == "29 Nov"  # today, always, and not cut off at the edge
+    assert labelled[-1]["centre"] + 22 <= chart["width"]
     gaps = [b["centre"] - a["centre"] for a, b in zip(labelled, labelled[1:])]
     assert min(gaps) >= 60  # room for a "29 Nov" between labels
 

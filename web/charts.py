@@ -16,6 +16,7 @@ MAX_BAR_WIDTH = 36
 BAR_SHARE = 0.7  # of a day's slot; the rest is the gap between bars
 MAX_DATE_LABELS = 8
 VALUE_AXIS_WIDTH = 44  # room for the tick labels left of the bars
+RIGHT_MARGIN = 24  # half a date label, so the last one is not cut off
 DATE_AXIS_HEIGHT = 22
 
 
@@ -35,7 +36,7 @@ def bar_chart(series: list[dict[str, Any]], key: str, first_day: dt.date, last_d
     days = [first_day + dt.timedelta(days=n) for n in range((last_day - first_day).days + 1)]
     top = nice_ceiling(max(values.values(), default=0))
     plot_top, plot_bottom = 8, height - DATE_AXIS_HEIGHT
-    slot = (width - VALUE_AXIS_WIDTH) / len(days)
+    slot = (width - VALUE_AXIS_WIDTH - RIGHT_MARGIN) / len(days)
     bar_width = min(MAX_BAR_WIDTH, max(1.0, slot * BAR_SHARE))
     label_every = math.ceil(len(days) / MAX_DATE_LABELS)
 

@@ -276,14 +276,16 @@ def evaluate_related(ctx, docs, label, k):
 @click.option("--host", help="Address to bind (setting host).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (setting port).")
 @click.option("--workers", type=click.IntRange(min=1), help="Gunicorn workers (setting workers).")
+@click.option("--worker-type", type=click.Choice(["gevent", "sync"]),
+              help="gevent, or sync behind nginx only (setting worker_type).")
 @click.option("--dev", is_flag=True,
               help="Flask's development server instead: one process, no reloader, no debugger; never expose it.")
 @index_dir_option
 @click.pass_context
 @domain_errors
-def serve(ctx, host, port, workers, dev, index_dir):
+def serve(ctx, host, port, workers, worker_type, dev, index_dir):
     """Serve the search pages, API and widget (gunicorn unless --dev)."""
-    settings = _settings(ctx, host=host, port=port, workers=workers, index_dir=index_dir)
+    settings = _settings(ctx, host=host, port=port, workers=workers, worker_type=worker_type, index_dir=index_dir)
     from web.serve import run
 
     run(settings, dev=dev)

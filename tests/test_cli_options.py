@@ -425,9 +425,10 @@ def served(site, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("workers", [None, "1", "3"])
-def test_serve_workers_below_at_and_above_the_default(served, workers):
-    server = served(*(["--workers", workers] if workers else []))
+@pytest.mark.parametrize("workers, worker_type", [(None, None), ("1", "sync"), ("3", "gevent")])
+def test_serve_workers_below_at_and_above_the_default_of_either_worker_type(served, workers, worker_type):
+    server = served(*(["--workers", workers] if workers else []),
+                    *(["--worker-type", worker_type] if worker_type else []))
     status, health = server.health()
     assert status == 200 and health["doc_count"] == 49
     expected = int(workers or 2)  # the workers setting's default
@@ -436,6 +437,8 @@ def test_serve_workers_below_at_and_above_the_default(served, workers):
             break
         time.sleep(0.1)
     assert len(server.children()) == expected
+    shown = {None: "GreenletWorker", "gevent": "GreenletWorker", "sync": "sync"}[worker_type]
+    assert f"Using worker: {shown}" in Path(server.log.name).read_text()
 
 
 @pytest.mark.slow
@@ -456,7 +459,7 @@ def test_serve_dev_help_and_docs_say_what_it_does():
 
 
 def test_serve_refuses_bad_numbers(site):
-    for option, value in (("--port", "0"), ("--port", "65536"), ("--workers", "0")):
+    for option, value in (("--port", "0"), ("--port", "65536"), ("--workers", "0"), ("--worker-type", "threads")):
         failed(run("--config", str(site), "serve", option, value), 2, option)
     failed(run("--config", str(site), "serve", "--host", "", "--index-dir", "x", "--dev", "--workers", "-1"), 2,
            "--workers")

@@ -110,9 +110,9 @@ def run(settings: Settings, dev: bool = False) -> None:
         _Gunicorn(settings, metrics_dir, {
             "bind": f"{settings.host}:{settings.port}",
             "workers": settings.workers,
-            # A sync worker waited on a client that never finished its headers (slowloris)
-            # until the arbiter killed it after `timeout`; this one holds a greenlet.
-            "worker_class": GreenletWorker,
+            # A sync worker waits on a client that never finishes its headers (slowloris)
+            # until the arbiter kills it after `timeout`; a GreenletWorker holds a greenlet.
+            "worker_class": GreenletWorker if settings.worker_type == "gevent" else "sync",
             "worker_connections": MAX_CONNECTIONS_PER_WORKER,
             # The gevent worker allows this long for each request's headers, and for the next
             # request on a kept-alive connection.

@@ -102,8 +102,10 @@ def test_a_dead_workers_counts_stay(server):
 
 def test_the_metrics_directory_lives_as_long_as_the_server(tmp_path, sample_index):
     server = start(tmp_path, sample_index)
-    directories = list(server.tmp_dir.glob("kindred-metrics-*"))
-    assert len(directories) == 1
-    assert list(directories[0].glob("*.db"))  # the workers write their samples there
-    server.stop()
+    try:
+        directories = list(server.tmp_dir.glob("kindred-metrics-*"))
+        assert len(directories) == 1
+        assert list(directories[0].glob("*.db"))  # the workers write their samples there
+    finally:
+        server.stop()
     assert not list(server.tmp_dir.glob("kindred-metrics-*"))

@@ -8,9 +8,12 @@ PORT ?= 8000
 ifdef ENGINE
 export KINDRED_ENGINE := $(ENGINE)
 endif
+# Debian packages the tests use, each named like its command: Chromium for the browser tests,
+# nginx for the deployment and shared-cache checks, wrk for the load checks and benchmarks.
+SYSTEM_PACKAGES := chromium nginx wrk
 
-.PHONY: install index run test test-fast system-deps docs screenshots soak crash fuzz reliability \
-	bench bench-quick bench-deps clean
+.PHONY: install index run test test-fast system-deps docs screenshots soak crash fuzz slow-clients \
+	reliability bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +30,17 @@ run: index
 	@echo "Serving the sample site on http://127.0.0.1:$(PORT)"
 	$(BIN)/kindred serve --host 127.0.0.1 --port $(PORT)
 
-# Browser tests drive Debian's Chromium; a missing browser fails the run, never skips it.
+# Installs the missing ones with apt-get when run as root, else says what to install; a
+# missing one fails its tests, never skips them.
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@PATH="$$PATH:/usr/sbin:/sbin"; missing=""; \
+	for package in $(SYSTEM_PACKAGES); do command -v $$package >/dev/null 2>&1 || missing="$$missing $$package"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	    echo "Installing$$missing (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends$$missing >/dev/null; \
 	  else \
-	    echo "Chromium is needed for the browser tests: sudo apt-get install chromium"; exit 1; \
+	    echo "The tests need$$missing: sudo apt-get install$$missing (or run make as root)"; exit 1; \
 	  fi; \
 	fi
 
@@ -46,6 +53,10 @@ test-fast: install
 # Reliability checks too long for every test run (docs/reliability.md). Each prints its
 # figures and writes them as JSON under $(RELIABILITY_OUT); `make test` runs small versions.
 RELIABILITY_OUT ?= var/reliability
+
+# 200 connections that never finish their headers, held for 30 s, while /healthz must answer.
+slow-clients: install
+	$(BIN)/python -m tests.reliability.slow_clients --out $(RELIABILITY_OUT)/slow-clients.json
 
 # Live rebuilds under load: 3 full rebuilds and 200 admin writes while a load generator
 # searches; 0 failed requests, every answer from a complete version.
@@ -62,7 +73,7 @@ fuzz: install
 	$(BIN)/python -m pytest tests/reliability/test_fuzz_search.py tests/reliability/test_fuzz_readers.py \
 	  tests/test_openapi.py --hypothesis-profile=fuzz -p no:cacheprovider -q
 
-reliability: soak crash fuzz
+reliability: soak crash fuzz slow-clients
 
 docs: install
 	$(BIN)/kindred config --markdown > docs/configuration.md
@@ -78,23 +89,10 @@ $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,tantivy,bench]'
 	touch $@
 
-# wrk drives the HTTP load and nginx is the static-file ceiling: Debian packages.
-bench-deps:
-	@missing=""; \
-	command -v wrk >/dev/null 2>&1 || missing="wrk"; \
-	{ command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; } || missing="$$missing nginx"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  else \
-	    echo "The HTTP benchmark needs$$missing: sudo apt-get install$$missing"; exit 1; \
-	  fi; \
-	fi
-
-bench: install $(VENV)/.bench-installed bench-deps
+bench: install $(VENV)/.bench-installed system-deps
 	PATH="$$PATH:/usr/sbin" $(BIN)/python bench/run.py
 
-bench-quick: install $(VENV)/.bench-installed bench-deps
+bench-quick: install $(VENV)/.bench-installed system-deps
 	PATH="$$PATH:/usr/sbin" $(BIN)/python bench/run.py --quick
 
 clean:

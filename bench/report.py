@@ -697,7 +697,7 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
         out += profiles_section(engines, http)
     out += ["## Reproducing", "",
             "- everything: `make bench` (installs the `bench` extra: bm25s, PyStemmer, matplotlib; needs Debian's "
-            "`wrk` and `nginx`, installed by `make bench-deps` when run as root); smoke run: `make bench-quick`",
+            "`wrk` and `nginx`, installed by `make system-deps` when run as root); smoke run: `make bench-quick`",
             f"- one stage: `{PY} bench/run.py --stages engines` (or relevance, http, related, replication), then the report is "
             "regenerated from all stored results; report only: `" + PY + " bench/report.py`",
             f"- in-process engines, one corpus and some systems: `{PY} bench/engines.py --corpora bbc --systems "

@@ -25,7 +25,7 @@ sys.path.insert(0, str(REPO))
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from tests.browser.servers import (  # noqa: E402
-    CHROMIUM_LAUNCH, WIDGET_ARTICLE, Servers, build_sample_index, sample_site_settings, start_servers,
+    CHROMIUM_LAUNCH, LONG_WORD, WIDGET_ARTICLE, Servers, build_sample_index, sample_site_settings, start_servers,
 )
 from web.analytics import connect  # noqa: E402
 
@@ -88,6 +88,22 @@ def take_all(browser: Browser, servers: Servers) -> None:
     page = new_page(browser, MOBILE, mobile=True)
     search(page, kindred, "ketamin")
     shoot(page, "mobile.png")
+
+    # Kindred's own article page, down to its related-articles widget (styled under the
+    # page's strict Content-Security-Policy).
+    page = new_page(browser, DESKTOP)
+    page.goto(f"{kindred}/articles/{WIDGET_ARTICLE}")
+    widget = page.locator("[data-kindred-related]")
+    widget.scroll_into_view_if_needed()
+    expect(widget).to_have_attribute("data-kindred-state", "ready")
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shoot(page, "article.png", full_page=True)
+
+    # Results that include the article whose title is one 85-letter word: it wraps.
+    page = new_page(browser, DESKTOP)
+    search(page, kindred, "walking anxiety")
+    expect(page.locator("ol.hits").get_by_text(LONG_WORD).first).to_be_visible()
+    shoot(page, "long-title.png", full_page=True)
 
 
 ADMIN_TOKEN = "screenshot-token"

@@ -18,19 +18,23 @@ from indexer.build import BuildError, Indexer
 from indexer.locks import IndexBusy
 from indexer.sources import Record, Rejected, read_paths
 from search.article import InvalidArticle
-from search.config import ConfigError, Settings, load_settings, reference_markdown, setting_fields
+from search.config import ConfigError, Settings, find_config_file, load_settings, reference_markdown, setting_fields
 from search.service import QueryError, SearchRequest, SearchService
 from search.versions import IncompatibleIndex, IndexNotFound
 
 DOMAIN_ERRORS = (BuildError, IndexBusy, IndexNotFound, IncompatibleIndex, QueryError, InvalidArticle, ConfigError)
 MAX_LISTED_REJECTIONS = 50
+log = logging.getLogger("kindred")
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
     try:
-        return load_settings(ctx.obj.get("config"), overrides)
+        settings = load_settings(ctx.obj.get("config"), overrides)
+        source = find_config_file(ctx.obj.get("config")) or "defaults and KINDRED_* variables"
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    log.info("settings from %s; index %s", source, settings.resolve(settings.index_dir))
+    return settings
 
 
 def domain_errors(func: Callable) -> Callable:
@@ -158,8 +162,9 @@ def reindex(ctx, index_dir):
 @main.command()
 @click.argument("query")
 @index_dir_option
-@click.option("--limit", default=10, show_default=True, help="Results to show.")
-@click.option("--page", default=1, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="Results per page (setting search_page_size).")
+@click.option("--page", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Result page, at most setting search_max_page.")
 @click.option("--category", multiple=True, help="Only this category (repeatable).")
 @click.option("--tag", multiple=True, help="Only articles with this tag (repeatable).")
 @click.option("--sort", type=click.Choice(["relevance", "date"]), default="relevance", show_default=True)
@@ -168,7 +173,11 @@ def reindex(ctx, index_dir):
 @domain_errors
 def search(ctx, query, index_dir, limit, page, category, tag, sort, as_json):
     """Search the current index."""
-    settings = _settings(ctx, index_dir=index_dir, search_max_page_size=max(limit, 1))
+    settings = _settings(ctx, index_dir=index_dir)
+    limit = limit or settings.search_page_size
+    # search_max_page_size protects the server from its clients; the command line's own
+    # user may ask for any page size.
+    settings = settings.replace(search_max_page_size=max(limit, settings.search_max_page_size))
     service = SearchService(settings)
     try:
         response = service.search(SearchRequest(q=query, categories=category, tags=tag, sort=sort,
@@ -196,7 +205,8 @@ def search(ctx, query, index_dir, limit, page, category, tag, sort, as_json):
 @main.command()
 @click.argument("article_id")
 @index_dir_option
-@click.option("--limit", default=5, show_default=True, help="Related articles to show.")
+@click.option("--limit", type=click.IntRange(min=1),
+              help="Related articles to show (setting related_limit; at most related_k).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
 @domain_errors
@@ -205,7 +215,7 @@ def related(ctx, article_id, index_dir, limit, as_json):
     settings = _settings(ctx, index_dir=index_dir)
     service = SearchService(settings)
     try:
-        items = service.related(article_id, min(limit, settings.related_k))
+        items = service.related(article_id, min(limit or settings.related_limit, settings.related_k))
     finally:
         service.close()
     if items is None:
@@ -251,7 +261,8 @@ def evaluate_search(ctx, docs, queries, qrels, engine, split, operators, index_d
               help="Articles to fit on (any supported source format).")
 @click.option("--label", type=click.Choice(["category", "tags"]), default="category", show_default=True,
               help="The field that says which articles belong together; held out from the model.")
-@click.option("-k", "k", default=5, show_default=True, help="Related articles scored per article.")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Related articles scored per article.")
 @click.pass_context
 @domain_errors
 def evaluate_related(ctx, docs, label, k):
@@ -263,18 +274,22 @@ def evaluate_related(ctx, docs, label, k):
 
 @main.command()
 @click.option("--host", help="Address to bind (setting host).")
-@click.option("--port", type=int, help="Port (setting port).")
-@click.option("--workers", type=int, help="Gunicorn workers (setting workers).")
-@click.option("--dev", is_flag=True, help="Flask's development server (reloads, single process).")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port (setting port).")
+@click.option("--workers", type=click.IntRange(min=1), help="Gunicorn workers (setting workers).")
+@click.option("--worker-type", type=click.Choice(["gevent", "sync"]),
+              help="gevent, or sync behind nginx only (setting worker_type).")
+@click.option("--dev", is_flag=True,
+              help="Flask's development server instead: one process, no reloader, no debugger; never expose it.")
 @click.option("--primary", metavar="URL", help="Run as a read replica of the primary at URL (setting primary_url).")
 @index_dir_option
 @click.pass_context
 @domain_errors
-def serve(ctx, host, port, workers, dev, primary, index_dir):
+def serve(ctx, host, port, workers, worker_type, dev, primary, index_dir):
     """Serve the search pages, API and widget (gunicorn unless --dev).
 
     With --primary, a read replica: it follows that primary's index (docs/scaling.md)."""
-    settings = _settings(ctx, host=host, port=port, workers=workers, primary_url=primary, index_dir=index_dir)
+    settings = _settings(ctx, host=host, port=port, workers=workers, worker_type=worker_type, primary_url=primary,
+                         index_dir=index_dir)
     from web.serve import run
 
     run(settings, dev=dev)
@@ -286,8 +301,8 @@ def analytics():
 
 
 @analytics.command("report")
-@click.option("--days", default=30, show_default=True, help="Period to report on.")
-@click.option("--limit", default=20, show_default=True, help="Rows per table.")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1), help="Period to report on.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Rows per table.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
 @click.pass_context
@@ -322,7 +337,7 @@ def analytics_report(ctx, days, limit, as_json, as_csv):
 
 
 @analytics.command("purge")
-@click.option("--days", type=int, help="Keep this many days (setting analytics_retention_days).")
+@click.option("--days", type=click.IntRange(min=0), help="Keep this many days (setting analytics_retention_days).")
 @click.pass_context
 def analytics_purge(ctx, days):
     """Delete analytics events older than the retention period."""

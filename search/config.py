@@ -86,10 +86,16 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address `kindred serve` binds.")
     port: int = _setting(8000, "Port `kindred serve` binds.")
     workers: int = _setting(2, "Gunicorn worker processes for `kindred serve`.")
+    worker_type: str = _setting("gevent", "`gevent`: a connection holds no worker until its request has arrived, so "
+                                          "clients that never finish their headers cannot take the server down; "
+                                          "`sync`: one connection per worker, faster for one request per connection, "
+                                          "safe only behind a proxy that forwards complete requests (nginx).")
     site_name: str = _setting("Kindred", "Site name shown on pages.")
     article_links: str = _setting("source", "Where result and widget links go: `source` (the article's own url) or `local` (Kindred's /articles/<id> page).")
     site_url: str = _setting("", "Base URL for relative article URLs in the API and widget (default: the request's host).")
     admin_token: str = _setting("", "Bearer token for admin endpoints; admin is disabled while empty.", secret=True)
+    admin_db: Path = _setting(Path("var/admin.sqlite"), "SQLite database of editor sessions and wrong admin-token "
+                                                        "attempts, shared by all workers.", path=True)
     cors_origins: list = _setting(["*"], "Origins allowed to read the public API from a browser.")
     frame_ancestors: list = _setting(["*"], "Origins allowed to frame the iframe widget.")
     max_body_bytes: int = _setting(5_000_000, "Largest request body accepted by the admin API.")
@@ -256,6 +262,8 @@ def _validate(settings: Settings) -> None:
     for pair in settings.related_block_pairs:
         if not (isinstance(pair, list) and len(pair) == 2):
             raise ConfigError(f"related_block_pairs entries must be [a, b] pairs, not {pair!r}")
+    if settings.worker_type not in {"gevent", "sync"}:
+        raise ConfigError(f"worker_type must be 'gevent' or 'sync', not {settings.worker_type!r}")
     if settings.article_links not in {"source", "local"}:
         raise ConfigError(f"article_links must be 'source' or 'local', not {settings.article_links!r}")
     unknown = set(settings.related_fallback) - {"category", "recent"}

@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 from search.config import Settings
 from tests.browser.servers import KindredServer, ServerThread
 from tests.reliability.harness import reliability_settings
-from tests.test_deploy import Nginx, nginx_binary
+from tests.nginx import Nginx, nginx_binary
 
 REPO = Path(__file__).resolve().parents[1]
 REPLICAS_CONFIG = REPO / "docs" / "nginx" / "kindred-replicas.conf"
@@ -63,9 +63,8 @@ class ReplicasNginx(Nginx):
     """nginx running the documented replicas config in front of a primary and its replicas."""
 
     def __init__(self, workdir: Path, primary: KindredServer, replicas: Sequence[KindredServer]):
-        super().__init__(nginx_binary(), workdir, primary.port)
-        (self.workdir / "kindred.conf").write_text(
-            replicas_site(primary.port, [r.port for r in replicas], self.port), encoding="utf-8")
+        super().__init__(nginx_binary(), workdir,
+                         lambda port: replicas_site(primary.port, [r.port for r in replicas], port))
 
 
 class ThrottledProxy(ServerThread):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 from pathlib import Path
+from urllib.parse import quote
 from typing import TYPE_CHECKING
 
 import pytest
@@ -36,12 +38,21 @@ def make_settings(tmp: Path, **overrides) -> Settings:
         "synonyms": str(REPO / "data" / "synonyms.txt"),
         "rules": str(REPO / "data" / "rules.toml"),
         "analytics_db": str(tmp / "analytics.sqlite"),
+        "admin_db": str(tmp / "admin.sqlite"),
         "admin_token": ADMIN_TOKEN,
         "article_links": "local",
         "related_exclude_categories": {"Treatment": ["News"]},
     }
     values.update(overrides)
     return load_settings(overrides=values, environ={}, look_in_cwd=False)
+
+
+def sign_in(client, token: str = ADMIN_TOKEN, next_path: str | None = None, **options):
+    """Sign in through the form as a browser does: fetch it for its CSRF token, then post."""
+    form = client.get("/admin/login", **options).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    url = "/admin/login" + (f"?next={quote(next_path, safe='')}" if next_path is not None else "")
+    return client.post(url, data={"token": token, "csrf_token": csrf}, **options)
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:

@@ -9,7 +9,7 @@ import sqlite3
 from click.testing import CliRunner
 
 from kindred.cli import main
-from tests.conftest import ADMIN_TOKEN, make_settings
+from tests.conftest import make_settings, sign_in
 from web import create_app
 from web.analytics import connect, purge
 from web.analytics_report import build_report
@@ -53,8 +53,8 @@ def test_scripted_session_shows_the_right_counts(sample_settings, tmp_path):
 
     # The dashboard needs a sign-in, then shows the same figures.
     assert client.get("/admin/analytics").status_code == 302
-    assert client.post("/admin/login", data={"token": "wrong"}).status_code == 401
-    client.post("/admin/login", data={"token": ADMIN_TOKEN})
+    assert sign_in(client, "wrong").status_code == 401
+    assert sign_in(client).status_code == 302
     html = client.get("/admin/analytics").get_data(as_text=True)
     assert "zzyzx qqvqq" in html and "<svg" in html and "Does Weed Have Calories?" in html
     csv_text = client.get("/admin/analytics.csv").get_data(as_text=True)

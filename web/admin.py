@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import hmac
+import datetime as dt
 import re
 from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from wtforms import ValidationError
 
-from web.analytics_report import bar_chart, build_report, report_csv
+from web.analytics_report import build_report, report_csv
+from web.charts import bar_chart
 from web.context import search_service, settings
+from web.editors import admin_token_matches, editors
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 # Where an editor may be sent back to after signing in: a path on this site only. Browsers
@@ -18,29 +22,42 @@ blueprint = Blueprint("admin", __name__, url_prefix="/admin")
 _LOCAL_PATH = re.compile(r"/(?![/\\])[^\\\x00-\x1f\x7f]*")
 
 
+@blueprint.context_processor
+def form_helpers():
+    return {"csrf_token": generate_csrf}
+
+
 def editor_required(view):
     @wraps(view)
     def wrapper(*args, **kwargs):
         if not settings().admin_token:
             abort(403, "Admin pages are disabled until admin_token is set.")
-        if not session.get("editor"):
+        if not editors().session_valid(session.get("editor")):
             return redirect(url_for("admin.login", next=request.full_path))
         return view(*args, **kwargs)
 
     return wrapper
 
 
+def _check_form() -> None:
+    """Our forms carry a CSRF token (Flask-WTF's, tied to this browser's session cookie): a
+    page on another site cannot sign an editor in or out."""
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except ValidationError:
+        abort(400, "This form has expired or did not come from this site: reload the page and try again.")
+
+
 @blueprint.route("/login", methods=["GET", "POST"])
 def login():
-    token = settings().admin_token
-    if not token:
+    if not settings().admin_token:
         abort(403, "Admin pages are disabled until admin_token is set.")
     error = None
     if request.method == "POST":
-        supplied = request.form.get("token", "")
-        if hmac.compare_digest(supplied.encode(), token.encode()):
+        _check_form()
+        if admin_token_matches(request.form.get("token", "")):
             session.clear()
-            session["editor"] = True
+            session["editor"] = editors().open_session()
             target = request.args.get("next", "")
             return redirect(target if _LOCAL_PATH.fullmatch(target) else url_for("admin.analytics"))
         error = "That token is not right."
@@ -49,6 +66,8 @@ def login():
 
 @blueprint.post("/logout")
 def logout():
+    _check_form()
+    editors().close_session(session.get("editor"))
     session.clear()
     return redirect(url_for("pages.search"))
 
@@ -71,8 +90,9 @@ def analytics():
     for article_id in ids:
         article = search_service().article(article_id)
         titles[article_id] = article.title if article else article_id
-    return render_template("admin_analytics.html", report=report, titles=titles,
-                           chart=bar_chart(report["searches_per_day"], "searches"))
+    first_day = dt.datetime.fromisoformat(report["since"]).date()
+    chart = bar_chart(report["searches_per_day"], "searches", first_day, dt.datetime.now(dt.timezone.utc).date())
+    return render_template("admin_analytics.html", report=report, titles=titles, chart=chart)
 
 
 @blueprint.get("/analytics.csv")

@@ -93,17 +93,3 @@ def report_csv(report: dict[str, Any]) -> str:
     for row in report["never_clicked"]:
         writer.writerow(["never_clicked", f"{row['source']} -> {row['target']}", row["impressions"], 0, 0, ""])
     return out.getvalue()
-
-
-def bar_chart(series: list[dict[str, Any]], key: str, width: int = 720, height: int = 180) -> dict[str, Any]:
-    """Geometry of an SVG bar chart (rendered by the template, so everything is escaped)."""
-    peak = max((row[key] for row in series), default=0) or 1
-    label_every = max(1, -(-len(series) // 10))  # about ten dates under the axis, never crowded
-    gap = 4
-    bar = max(2, (width - gap * len(series)) // max(len(series), 1))
-    bars = []
-    for index, row in enumerate(series):
-        h = round((height - 24) * row[key] / peak)
-        bars.append({"x": index * (bar + gap), "y": height - 18 - h, "width": bar, "height": h,
-                     "label": row["day"][5:], "value": row[key], "show_label": index % label_every == 0})
-    return {"width": width, "height": height, "bars": bars, "peak": peak}

@@ -10,9 +10,10 @@ from flask import Flask
 from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
-from web import admin, api, errors, headers, metrics, openapi, ops, pages, replication
+from web import admin, api, errors, headers, openapi, ops, pages, replication
 from web.http import enforce_body_limit
 from web.analytics import Analytics
+from web.editors import Editors
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["kindred.settings"] = settings
     app.extensions["kindred.search"] = SearchService(settings)
     app.extensions["kindred.indexer"] = Indexer(settings)
+    app.extensions["kindred.editors"] = Editors(settings.resolve(settings.admin_db))
     app.extensions["kindred.analytics"] = Analytics(
         settings.resolve(settings.analytics_db), settings.analytics_enabled, settings.analytics_retention_days)
 
@@ -46,5 +48,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(enforce_body_limit)
     pages.register(app)
     headers.register(app, settings)
-    metrics.register(app)
+    ops.register(app)
     return app

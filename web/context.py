@@ -37,6 +37,11 @@ def site_base() -> str:
     return base
 
 
+def links_follow_the_host() -> bool:
+    """Whether this response's links were made from the request's Host header."""
+    return "kindred_base" in g and not settings().site_url
+
+
 # Schemes a reader's click may follow. Anything else (javascript:, data:, vbscript:) in an
 # article's url would run code on the page showing the link, which for the widget is a
 # publisher's page on another origin.

@@ -1,16 +1,11 @@
-"""Security headers on every response, and one structured access-log line per request."""
+"""Security headers on every response, and `Vary: Host` on those whose links follow the Host."""
 
 from __future__ import annotations
 
-import json
-import logging
-import time
-
-from flask import Flask, Response, g, request
+from flask import Flask, Response, request
 
 from search.config import Settings
-
-access_log = logging.getLogger("kindred.access")
+from web.context import links_follow_the_host
 
 # Our own pages load only our own files; nothing inline, nothing from elsewhere.
 PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -20,12 +15,12 @@ PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; scri
 def register(app: Flask, settings: Settings) -> None:
     frame_ancestors = " ".join(settings.frame_ancestors) or "'none'"
 
-    @app.before_request
-    def start_clock():
-        g.kindred_clock = time.perf_counter()
-
     @app.after_request
     def secure(response: Response) -> Response:
+        if links_follow_the_host():
+            # Without site_url, absolute links come from the Host header: a shared cache must
+            # keep one copy per host, or one request with a forged Host poisons everyone's.
+            response.vary.add("Host")
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
         if response.mimetype == "text/html":
@@ -35,19 +30,4 @@ def register(app: Flask, settings: Settings) -> None:
             else:
                 response.headers["Content-Security-Policy"] = f"{PAGE_POLICY}; frame-ancestors 'none'"
                 response.headers["X-Frame-Options"] = "DENY"
-        return response
-
-    @app.after_request
-    def log_access(response: Response) -> Response:
-        started = g.pop("kindred_clock", None)
-        if access_log.isEnabledFor(logging.INFO):
-            # No IP address or user agent: readers stay anonymous.
-            access_log.info(json.dumps({
-                "method": request.method,
-                "path": request.path,
-                "endpoint": request.endpoint,
-                "status": response.status_code,
-                "ms": round((time.perf_counter() - started) * 1000, 2) if started else None,
-                "bytes": response.calculate_content_length(),
-            }))
         return response

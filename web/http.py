@@ -13,6 +13,7 @@ from flask import Request, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from web.context import settings
+from web.editors import admin_token_matches
 from web.errors import ApiError
 
 
@@ -53,21 +54,28 @@ def bool_arg(name: str, default: bool) -> bool:
     return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
+def bearer_token() -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
+    return supplied.strip() if scheme.lower() == "bearer" else None
+
+
 def bearer_matches(token: str) -> bool:
     """Whether the request carries `Authorization: Bearer <token>` (constant-time comparison)."""
-    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
+    supplied = bearer_token()
+    return supplied is not None and hmac.compare_digest(supplied.encode(), token.encode())
 
 
 def require_admin(view: Callable) -> Callable:
-    """Bearer-token auth for admin endpoints."""
+    """Bearer-token auth for admin endpoints (constant-time, wrong tokens throttled per client)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         token = settings().admin_token
         if not token:
             raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set admin_token (KINDRED_ADMIN_TOKEN)")
-        if not bearer_matches(token):
+        supplied = bearer_token()
+        if supplied is None or not admin_token_matches(supplied):
             raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
         return view(*args, **kwargs)
 

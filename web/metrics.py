@@ -1,19 +1,18 @@
 """Prometheus metrics: request counts and latency per endpoint, index version and size.
 
-Under `kindred serve` every gunicorn worker writes its samples to PROMETHEUS_MULTIPROC_DIR
-(set up by web.serve before the workers start), and /metrics adds them up, so a scrape
-that lands on any worker sees the whole server.
+Under `kindred serve` every gunicorn worker writes its samples to files in one directory
+(web.serve names it in PROMETHEUS_MULTIPROC_DIR before any worker imports this module:
+prometheus_client picks its storage when first imported), and a scrape that lands on any
+worker adds up the files of all of them. Elsewhere (the test client, `--dev`) the samples
+stay in this process.
 """
 
 from __future__ import annotations
 
-import time
-
-from flask import Flask, Response, g, request
+from flask import Flask
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
-from prometheus_client.values import ValueClass
 
 from web.replication import replica_metrics
 
@@ -22,6 +21,7 @@ LATENCY = Histogram(
     "kindred_http_request_duration_seconds", "Time to answer a request.", ["endpoint"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
+SHARED_DIRECTORY = "kindred.metrics_dir"
 
 
 class IndexCollector:
@@ -47,31 +47,24 @@ class IndexCollector:
         yield from replica_metrics(self.app.extensions["kindred.settings"])
 
 
-def _multiprocess() -> bool:
-    return getattr(ValueClass, "__name__", "") != "MutexValue"
+def share_between_workers(app: Flask, directory: str) -> None:
+    """Scrapes of `app` add up the samples every worker wrote to `directory`."""
+    app.extensions[SHARED_DIRECTORY] = directory
 
 
-def register(app: Flask) -> None:
-    @app.before_request
-    def start_timer():
-        g.kindred_started = time.perf_counter()
+def observe(endpoint: str, method: str, status: int, seconds: float) -> None:
+    LATENCY.labels(endpoint).observe(seconds)
+    REQUESTS.labels(endpoint, method, str(status)).inc()
 
-    @app.after_request
-    def observe(response: Response) -> Response:
-        started = g.pop("kindred_started", None)
-        endpoint = request.endpoint or "unknown"
-        if started is not None and endpoint != "ops.metrics":
-            LATENCY.labels(endpoint).observe(time.perf_counter() - started)
-            REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
-        return response
 
-    @app.get("/metrics", endpoint="ops.metrics")
-    def metrics():
-        registry = CollectorRegistry()
-        if _multiprocess():
-            multiprocess.MultiProcessCollector(registry)
-        else:
-            for collector in (REQUESTS, LATENCY):
-                registry.register(collector)
-        registry.register(IndexCollector(app))
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+def exposition(app: Flask) -> tuple[bytes, str]:
+    """The text a scrape gets, and its content type."""
+    registry = CollectorRegistry()
+    directory = app.extensions.get(SHARED_DIRECTORY)
+    if directory:
+        multiprocess.MultiProcessCollector(registry, path=directory)
+    else:
+        for collector in (REQUESTS, LATENCY):
+            registry.register(collector)
+    registry.register(IndexCollector(app))
+    return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -171,7 +171,8 @@ SCHEMAS: dict[str, Any] = {
 
 BAD_REQUEST = _error("Input over a documented limit or malformed.")
 NOT_FOUND = _error("No such article.")
-ADMIN_ERRORS = {"401": _error("Missing or wrong bearer token."), "403": _error("Admin disabled (no admin_token set).")}
+ADMIN_ERRORS = {"401": _error("Missing or wrong bearer token."), "403": _error("Admin disabled (no admin_token set)."),
+                "429": _error("Too many wrong tokens from this client lately; see the Retry-After header.")}
 REPLICA = _error("This server is a read replica (`read_only_replica`; `error.primary` is the primary's URL, "
                  "which takes writes).")
 

@@ -55,15 +55,37 @@ def free_port() -> int:
 
 def sample_site_settings(tmp: Path) -> Settings:
     """The bundled sample site's own settings (kindred.toml), writing only under `tmp`."""
-    overrides = {"index_dir": str(Path(tmp) / "index"), "analytics_db": str(Path(tmp) / "analytics.sqlite")}
+    overrides = {"index_dir": str(Path(tmp) / "index"), "analytics_db": str(Path(tmp) / "analytics.sqlite"),
+                 "admin_db": str(Path(tmp) / "admin.sqlite")}
     return load_settings(REPO / "kindred.toml", overrides, environ={}, look_in_cwd=False)
 
 
+# WordPress's theme test data has a post whose title is one 85-letter word: a layout that
+# cannot wrap it widens past the window.
+LONG_WORD = "Taumatawhakatangihangakoauauotamateaturipukakapikimaungahoronukupokaiwhenuakitanatahu"
+LONG_TITLE_ARTICLE = {
+    "id": "long-word-title",
+    "title": LONG_WORD,
+    "summary": f"{LONG_WORD} is a hill in New Zealand with one of the longest place names in the world.",
+    "body": f"{LONG_WORD} is a hill in Hawke's Bay, New Zealand. Walkers who climb it for the view report "
+            "what research on exercise and mood suggests: a steady uphill walk lifts mood and eases anxiety, "
+            "and walking with others helps people in recovery keep a routine. The name, 85 letters long, "
+            "tests every layout that shows it.",
+    "category": "News",
+    "tags": ["exercise", "mental health"],
+    "published": "2026-01-15",
+}
+
+
 def build_sample_index(settings: Settings) -> Settings:
-    """Index the sample site with `settings` (once; the servers only read it)."""
+    """Index the sample site, plus the long-title article, with `settings` (once; the
+    servers only read it)."""
     from indexer.build import Indexer
 
-    Indexer(settings).build([SAMPLE])
+    extra = settings.resolve(settings.index_dir).parent / "long-title.jsonl"
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    extra.write_text(json.dumps(LONG_TITLE_ARTICLE) + "\n", encoding="utf-8")
+    Indexer(settings).build([SAMPLE, extra])
     return settings
 
 
@@ -99,6 +121,8 @@ class KindredServer:
         self.port = free_port()
         self.url = f"http://{LOCALHOST}:{self.port}"
         self.log_path = self.workdir / f"kindred-{self.port}.log"
+        # The server's temporary files (gunicorn's, the shared metrics directory) go here.
+        self.tmp_dir = self.workdir / f"tmp-{self.port}"
         self._process: subprocess.Popen | None = None
         self._log = None
 
@@ -109,7 +133,8 @@ class KindredServer:
         env.update(settings_env(self.settings))
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(self.tmp_dir)
         if len(str(self.workdir)) < 80:  # a Unix socket path has at most 107 bytes
             # gunicorn's control socket goes to $XDG_RUNTIME_DIR (else ~/.gunicorn): keep ours
             # here rather than take over the one of a server the developer is running.
@@ -157,6 +182,14 @@ class KindredServer:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"kindred serve did not answer /healthz within {self.startup_timeout}s:\n{self.log()}")
             time.sleep(0.1)
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers running now (the server's child processes)."""
+        pid = self._process.pid
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
     def log(self) -> str:
         try:
@@ -397,8 +430,32 @@ def iframe_page(kindred_url: str) -> str:
 """
 
 
+def strict_page(kindred_url: str) -> str:
+    """A publisher's page with a strict Content-Security-Policy of its own: scripts and
+    requests from Kindred's origin only, no inline style at all."""
+    policy = (f"default-src 'none'; script-src {kindred_url}; connect-src {kindred_url}; "
+              "style-src 'self'; img-src 'self'; base-uri 'none'")
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">
+  <title>Strict policy – The Green Ledger</title>
+</head>
+<body>
+  <main>
+    <h1>Does weed have calories?</h1>
+    <div id="strict-widget" data-kindred-related="{WIDGET_ARTICLE}"></div>
+    <script async src="{html.escape(kindred_url)}/widget.js"></script>
+  </main>
+</body>
+</html>
+"""
+
+
 def third_party_pages(kindred_url: str) -> dict[str, str]:
-    return {"article.html": third_party_page(kindred_url), "iframe.html": iframe_page(kindred_url)}
+    return {"article.html": third_party_page(kindred_url), "iframe.html": iframe_page(kindred_url),
+            "strict.html": strict_page(kindred_url)}
 
 
 @dataclasses.dataclass

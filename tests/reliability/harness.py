@@ -42,6 +42,7 @@ def reliability_settings(tmp: Path, **overrides: Any) -> Settings:
         "synonyms": str(REPO / "data" / "synonyms.txt"),
         "rules": str(REPO / "data" / "rules.toml"),
         "analytics_db": str(Path(tmp) / "analytics.sqlite"),
+        "admin_db": str(Path(tmp) / "admin.sqlite"),
         "admin_token": ADMIN_TOKEN,
         "article_links": "local",
     }

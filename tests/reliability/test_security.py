@@ -11,6 +11,7 @@ tests/browser/test_xss_widget.py."""
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import re
 from pathlib import Path
@@ -23,6 +24,7 @@ from indexer.build import Indexer
 from search.article import Article
 from web.analytics_report import build_report
 from tests.reliability.fuzzing import count
+from tests.conftest import sign_in
 from tests.reliability.harness import ADMIN_TOKEN, SAMPLE, reliability_settings, write_jsonl
 from tests.reliability.payloads import FLAG_PAYLOADS, PAYLOAD_IDS, PAYLOADS, URL_PAYLOADS, WORD, payload_articles
 from web import create_app
@@ -53,7 +55,7 @@ def site(tmp_path_factory):
 
 def editor(app):
     client = app.test_client()
-    assert client.post("/admin/login", data={"token": ADMIN_TOKEN}).status_code == 302
+    assert sign_in(client, ADMIN_TOKEN).status_code == 302
     return client
 
 
@@ -193,7 +195,7 @@ def test_login_page_and_redirect_target_are_safe(site):
     for target in ("//evil.example/", "https://evil.example/", "/\\evil.example", "/%5Cevil.example",
                    "javascript:alert(1)", "/\t/evil.example", "/\n/evil.example", "/\r\n/evil.example",
                    "\t//evil.example", "/\x00/evil.example", "http:evil.example", " //evil.example"):
-        response = client.post(f"/admin/login?next={quote(target)}", data={"token": ADMIN_TOKEN})
+        response = sign_in(client, ADMIN_TOKEN, next_path=target)
         location = response.headers["Location"]
         parts = urlsplit(location)
         assert response.status_code == 302 and not parts.scheme and not parts.netloc, location
@@ -302,10 +304,13 @@ def test_every_route_is_public_or_behind_the_token(site):
     client = app.test_client()
     for headers in ({}, {"Authorization": f"Bearer {ADMIN_TOKEN}"}):  # no replication_token set: disabled
         assert client.get("/api/v1/versions/any.0/archive", headers=headers).status_code == 403
+    # Each from another address: wrong tokens are throttled per client (test_admin_sign_in.py).
+    addresses = (f"10.1.{n // 200}.{n % 200 + 1}" for n in itertools.count())
     for method, path in sorted(ADMIN_API):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {ADMIN_TOKEN}"},
                         {"Authorization": f"Bearer {ADMIN_TOKEN}x"}):
-            response = client.open(path, method=method, json={"id": "a", "title": "b"}, headers=headers)
+            response = client.open(path, method=method, json={"id": "a", "title": "b"}, headers=headers,
+                                   environ_base={"REMOTE_ADDR": next(addresses)})
             assert response.status_code == 401 and response.get_json()["error"]["code"] == "unauthorized"
     for path in ADMIN_PAGES:
         response = client.get(path)

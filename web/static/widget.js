@@ -21,7 +21,24 @@
     "a{display:block;padding:12px 14px;border:1px solid var(--kindred-border,#e2e8ec);border-radius:var(--kindred-radius,10px);color:inherit;text-decoration:none;background:var(--kindred-bg,#fff)}" +
     "a:hover,a:focus-visible{border-color:var(--kindred-accent,#0b6e4f);outline:none;box-shadow:0 0 0 3px rgba(11,110,79,.15)}" +
     "strong{display:block;color:var(--kindred-accent,#0b6e4f);font-size:16px;margin-bottom:3px}" +
-    "span{color:var(--kindred-muted,#5a6b75);font-size:14px}";
+    "span{color:var(--kindred-muted,#5a6b75);font-size:14px}" +
+    // A title that is one long word wraps instead of widening the page.
+    "strong,span{overflow-wrap:anywhere}";
+  var sheet = null;  // one constructed stylesheet, shared by every widget on the page
+
+  // A constructed stylesheet is CSSOM, not inline style: Content-Security-Policy's style-src
+  // does not apply to it, so the widget is styled under our own strict policy and under a
+  // publisher's. A <style> element is the fallback where browsers lack them.
+  function applyStyle(root) {
+    if ("adoptedStyleSheets" in root && typeof CSSStyleSheet === "function") {
+      try {
+        if (!sheet) { sheet = new CSSStyleSheet(); sheet.replaceSync(STYLE); }
+        root.adoptedStyleSheets = [sheet];
+        return;
+      } catch (e) { /* constructable but not adoptable here: fall back */ }
+    }
+    var style = el("style"); style.textContent = STYLE; root.appendChild(style);
+  }
 
   function beacon(event) {
     var body = JSON.stringify(event);
@@ -37,7 +54,7 @@
     root.textContent = "";
     var items = data.related || [];
     if (!items.length) return;
-    var style = el("style"); style.textContent = STYLE; root.appendChild(style);
+    applyStyle(root);
     var section = el("section"); section.setAttribute("aria-label", "Related articles");
     section.appendChild(el("h2", host.getAttribute("data-kindred-title") || "Related articles"));
     var list = el("ul");

@@ -160,3 +160,35 @@ def test_wordpress_theme_test_data_as_exported():
     markup = next(r for r in records.values() if r.url.endswith("/markup-html-tags-and-formatting/"))
     # Markup is gone; text that merely mentions a tag ("the HTML <blockquote> element") stays.
     assert "<p>" not in markup.body and "</a>" not in markup.body and "Headings" in markup.body
+
+
+WXR_HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+            'xmlns:wp="http://wordpress.org/export/1.2/">\n<channel>\n<title>Test site</title>\n')
+
+
+def wxr(*items: tuple[str, str], site: str = "https://wpthemetestdata.wordpress.com") -> str:
+    """A WordPress export of published posts: (post id, title as WordPress writes it)."""
+    body = "".join(f"<item><title><![CDATA[{title}]]></title><content:encoded><![CDATA[<p>Post {post_id}.</p>]]>"
+                   f"</content:encoded><wp:post_id>{post_id}</wp:post_id><wp:status>publish</wp:status>"
+                   f"<wp:post_type>post</wp:post_type></item>\n" for post_id, title in items)
+    return WXR_HEAD + f"<wp:base_blog_url>{site}</wp:base_blog_url>\n" + body + "</channel>\n</rss>\n"
+
+
+def test_titles_are_text_whatever_the_format(tmp_path):
+    """WordPress titles are HTML and exports escape entities: every reader gives plain text
+    (the two WordPress titles are from WordPress's own test exports)."""
+    (tmp_path / "export.xml").write_text(wxr(("1", "Markup: Title <em>With</em> <b>Mark<sup>up</sup></b>"),
+                                             ("2", "Media &amp; Text")))
+    (tmp_path / "page.html").write_text('<html><head><meta property="og:title" content="Cold &lt;em&gt;water&lt;/em&gt;'
+                                        ' &amp;amp; heat"></head><body><p>Text.</p></body></html>')
+    (tmp_path / "note.md").write_text('---\ntitle: "Sleep &amp; <i>alcohol</i>"\n---\nText.\n')
+    (tmp_path / "rows.csv").write_text('id,title\nc1,"Tom &amp; Jerry<br>return"\n')
+    (tmp_path / "rows.jsonl").write_text('{"id": "j1", "title": "  Naloxone <strong>saves</strong>\\n lives  "}\n'
+                                         '{"id": "j2", "title": "Why 2 < 3 and <vector> stay; &lt;b&gt; is text"}\n')
+    items = list(read_paths([tmp_path]))
+    titles = {i.article.id: i.article.title for i in items if isinstance(i, Record)}
+    assert titles == {
+        "1": "Markup: Title With Markup", "2": "Media & Text", "page": "Cold water & heat",
+        "note": "Sleep & alcohol", "c1": "Tom & Jerry return", "j1": "Naloxone saves lives",
+        "j2": "Why 2 < 3 and <vector> stay; <b> is text",
+    }

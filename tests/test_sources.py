@@ -192,3 +192,22 @@ def test_titles_are_text_whatever_the_format(tmp_path):
         "note": "Sleep & alcohol", "c1": "Tom & Jerry return", "j1": "Naloxone saves lives",
         "j2": "Why 2 < 3 and <vector> stay; <b> is text",
     }
+
+
+def test_csv_unterminated_quote_is_rejected_with_its_line(tmp_path):
+    source = tmp_path / "rows.csv"
+    source.write_text('id,title,body\na1,Fine,ok\nb2,"Unterminated,body\na3,Next,row\n')
+    items = list(read_paths([source]))
+    assert [i.article.id for i in items if isinstance(i, Record)] == ["a1"]
+    [rejected] = [i for i in items if isinstance(i, Rejected)]
+    assert rejected.location == f"{source}:3"
+    assert rejected.message == ("a quoted cell opened in the row starting on line 3 is never closed "
+                                "(it runs to the end of the file, line 4)")
+
+
+def test_csv_rows_spanning_lines_are_named_by_their_first_line(tmp_path):
+    source = tmp_path / "rows.csv"
+    source.write_text('id,title,body\na1,"Two\nlines",x\na2,Bad,"ok"trailing\na3,Fine,y\n')
+    items = list(read_paths([source]))
+    assert [(type(i).__name__, i.location.rsplit(":", 1)[1]) for i in items] == [
+        ("Record", "2"), ("Rejected", "4"), ("Record", "5")]

@@ -16,9 +16,10 @@ def read_csv(path: Path) -> Iterator[Item]:
     with open_binary(path) as fh:
         # surrogateescape keeps the file readable past a bad byte; that row is rejected.
         text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
-        reader = csv.DictReader(text)
+        # strict: a quote that is never closed is an error, not a cell swallowing the rest of the file
+        reader = csv.reader(text, strict=True)
         try:
-            header = reader.fieldnames
+            header = next(reader, None)
         except csv.Error as exc:
             yield Rejected(f"{path}:1", f"unreadable CSV header: {exc}")
             return
@@ -26,21 +27,31 @@ def read_csv(path: Path) -> Iterator[Item]:
             yield Rejected(f"{path}:1", "CSV header must name at least 'id' and 'title' columns")
             return
         while True:
+            first_line = reader.line_num + 1  # a quoted cell may span lines: the row is named by its first
             try:
-                row = next(reader)
+                cells = next(reader)
             except StopIteration:
                 break
             except csv.Error as exc:
-                yield Rejected(f"{path}:{reader.line_num}", f"malformed CSV: {exc}")
+                yield Rejected(f"{path}:{first_line}", _malformed(exc, first_line, reader.line_num))
                 continue
-            location = f"{path}:{reader.line_num}"
-            if None in row:
-                yield Rejected(location, f"row has {len(header) + len(row[None])} cells, header has {len(header)}")
+            if not cells:
+                continue  # a blank line
+            location = f"{path}:{first_line}"
+            if len(cells) > len(header):
+                yield Rejected(location, f"row has {len(cells)} cells, header has {len(header)}")
                 continue
-            if any(_has_bad_bytes(v) for v in row.values() if v):
+            if any(_has_bad_bytes(cell) for cell in cells):
                 yield Rejected(location, "row is not valid UTF-8")
                 continue
-            yield to_record(row, location)
+            yield to_record(dict(zip(header, cells + [None] * (len(header) - len(cells)))), location)
+
+
+def _malformed(exc: csv.Error, first_line: int, last_line: int) -> str:
+    if "unexpected end of data" in str(exc):
+        return (f"a quoted cell opened in the row starting on line {first_line} is never closed "
+                f"(it runs to the end of the file, line {last_line})")
+    return f"malformed CSV: {exc}"
 
 
 def _has_bad_bytes(value: str) -> bool:

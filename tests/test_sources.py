@@ -211,3 +211,35 @@ def test_csv_rows_spanning_lines_are_named_by_their_first_line(tmp_path):
     items = list(read_paths([source]))
     assert [(type(i).__name__, i.location.rsplit(":", 1)[1]) for i in items] == [
         ("Record", "2"), ("Rejected", "4"), ("Record", "5")]
+
+
+@pytest.mark.parametrize(("raw", "title", "body"), [
+    (b'<html><head><meta charset="iso-8859-1"><title>Caf\xe9 cr\xe8me</title></head><body><p>Na\xefve</p></body></html>',
+     "Caf\u00e9 cr\u00e8me", "Na\u00efve"),
+    (b'<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1252">'
+     b'<title>\x93Quoted\x94</title></head><body><p>\x80 5</p></body></html>', "\u201cQuoted\u201d", "\u20ac 5"),
+    (b"<HTML><HEAD><META HTTP-EQUIV='content-type' CONTENT='text/html;charset=Shift_JIS'><TITLE>"
+     + "\u65e5\u672c".encode("shift_jis") + b"</TITLE></HEAD><BODY>x</BODY></HTML>", "\u65e5\u672c", "x"),
+    ("\ufeff<html><head><title>UTF-16 \u00e9</title></head><body><p>\u00e9t\u00e9</p></body></html>".encode("utf-16-le"),
+     "UTF-16 \u00e9", "\u00e9t\u00e9"),
+    (b"\xef\xbb\xbf<html><head><title>BOM \xc3\xa9</title></head><body><p>x</p></body></html>", "BOM \u00e9", "x"),
+], ids=["meta-charset", "http-equiv", "upper-case", "utf-16-bom", "utf-8-bom"])
+def test_html_is_read_in_the_encoding_it_declares(tmp_path, raw, title, body):
+    page = tmp_path / "page.html"
+    page.write_bytes(raw)
+    [record] = list(read_paths([page]))
+    assert (record.article.title, record.article.body) == (title, body)
+
+
+@pytest.mark.parametrize(("raw", "message"), [
+    (b"<html><head><title>Caf\xe9</title></head><body>x</body></html>",
+     'not valid UTF-8 (byte 22) (a page in another encoding must declare it: <meta charset="...">)'),
+    (b'<html><head><meta charset="klingon"><title>x</title></head><body>x</body></html>',
+     "the page declares an unknown charset 'klingon'"),
+    (b"<html>\n<head>\n<title>Unclosed\n</head><body><p>Text.</p></body></html>",
+     "the <title> opened on line 3 is never closed, so the rest of the page would be its text: add </title>"),
+])
+def test_html_that_cannot_be_read_as_written_is_rejected(tmp_path, raw, message):
+    page = tmp_path / "page.html"
+    page.write_bytes(raw)
+    assert [(type(i), i.message) for i in read_paths([page])] == [(Rejected, message)]

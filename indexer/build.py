@@ -134,9 +134,8 @@ class Indexer:
         timings["read_s"] = time.perf_counter() - started
         if not articles and not allow_empty:
             where = ", ".join(map(str, paths)) or "the journal"
-            raise BuildError(
-                f"no valid articles in {where} ({len(report.rejected)} rejected); the current index is left serving"
-            )
+            outcome = "the current index is left serving" if self.layout.current_name() else "no index was published"
+            raise BuildError(f"no valid articles in {where} ({len(report.rejected)} rejected); {outcome}")
 
         started = time.perf_counter()
         weights = self.settings.field_weights

@@ -86,8 +86,11 @@ def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, quiet):
     indexer = Indexer(settings, progress=not quiet and sys.stderr.isatty())
     if reset_journal:
         indexer.journal.clear()
-    report = indexer.build(list(paths), allow_empty=allow_empty)
-    _report_rejections(report)
+    rejections = RejectionList()
+    try:  # each rejection is listed as it is read, so a build that fails still says why
+        report = indexer.build(list(paths), allow_empty=allow_empty, on_item=rejections.add)
+    finally:
+        rejections.close()
     timings = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in report.timings.items())
     click.echo(f"indexed {report.indexed} articles into version {report.version} "
                f"({len(report.rejected)} rejected, {len(report.skipped)} skipped; {timings})")
@@ -96,11 +99,28 @@ def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, quiet):
         ctx.exit(1)
 
 
+class RejectionList:
+    """Rejected records on stderr: the first MAX_LISTED_REJECTIONS, then how many more."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, item: object) -> None:
+        if isinstance(item, Rejected):
+            self.count += 1
+            if self.count <= MAX_LISTED_REJECTIONS:
+                click.echo(f"rejected {item}", err=True)
+
+    def close(self) -> None:
+        if self.count > MAX_LISTED_REJECTIONS:
+            click.echo(f"... and {self.count - MAX_LISTED_REJECTIONS} more", err=True)
+
+
 def _report_rejections(report) -> None:
-    for rejected in report.rejected[:MAX_LISTED_REJECTIONS]:
-        click.echo(f"rejected {rejected}", err=True)
-    if len(report.rejected) > MAX_LISTED_REJECTIONS:
-        click.echo(f"... and {len(report.rejected) - MAX_LISTED_REJECTIONS} more", err=True)
+    rejections = RejectionList()
+    for rejected in report.rejected:
+        rejections.add(rejected)
+    rejections.close()
 
 
 @main.command()

@@ -6,9 +6,11 @@ import datetime as dt
 import gzip
 
 import pytest
+from click.testing import CliRunner
 
 from indexer.sources import Record, Rejected, Skipped, read_paths
-from tests.conftest import FIXTURES
+from kindred.cli import main
+from tests.conftest import FIXTURES, write_jsonl
 
 SOURCES = FIXTURES / "sources"
 
@@ -243,3 +245,19 @@ def test_html_that_cannot_be_read_as_written_is_rejected(tmp_path, raw, message)
     page = tmp_path / "page.html"
     page.write_bytes(raw)
     assert [(type(i), i.message) for i in read_paths([page])] == [(Rejected, message)]
+
+
+def test_kindred_index_says_why_a_lone_bad_file_was_refused(tmp_path):
+    bad = tmp_path / "unclosed.md"
+    bad.write_text("---\ntitle: Never closed\n\nBody.\n")
+    index_dir = str(tmp_path / "idx")
+    result = CliRunner().invoke(main, ["index", str(bad), "--index-dir", index_dir])
+    assert result.exit_code == 1
+    assert f"rejected {bad}:1: front matter is not closed (no second '---' line)" in result.stderr
+    assert "(1 rejected); no index was published" in result.stderr and "left serving" not in result.stderr
+
+    good = write_jsonl(tmp_path / "good.jsonl", [{"id": "a", "title": "Alcohol"}])
+    assert CliRunner().invoke(main, ["index", str(good), "--index-dir", index_dir]).exit_code == 0
+    result = CliRunner().invoke(main, ["index", str(bad), "--index-dir", index_dir])
+    assert result.exit_code == 1 and f"rejected {bad}:1" in result.stderr
+    assert "(1 rejected); the current index is left serving" in result.stderr

@@ -116,7 +116,7 @@ class Indexer:
         started = time.perf_counter()
         articles: dict[str, Article] = {}
         report = BuildReport(version=name, indexed=0, timings=timings)
-        for item in read_paths(paths):
+        for item in read_paths(paths, self.settings):
             if on_item is not None:
                 on_item(item)
             if isinstance(item, Record):

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import json
 
 import pytest
 from click.testing import CliRunner
 
 from indexer.sources import Record, Rejected, Skipped, read_paths
 from kindred.cli import main
-from tests.conftest import FIXTURES, write_jsonl
+from search.config import load_settings
+from tests.conftest import FIXTURES, SAMPLE, make_settings, write_jsonl
 
 SOURCES = FIXTURES / "sources"
 
@@ -261,3 +263,80 @@ def test_kindred_index_says_why_a_lone_bad_file_was_refused(tmp_path):
     result = CliRunner().invoke(main, ["index", str(bad), "--index-dir", index_dir])
     assert result.exit_code == 1 and f"rejected {bad}:1" in result.stderr
     assert "(1 rejected); the current index is left serving" in result.stderr
+
+
+def records_of(items) -> dict:
+    return {i.article.id: i.article for i in items if isinstance(i, Record)}
+
+
+def test_wordpress_exports_read_together_each_get_a_namespace(tmp_path):
+    """WordPress's two test exports both have a post 163 (and name the same site): each
+    export's ids get its file name; exports of different sites get their site's host."""
+    (tmp_path / "64-block-test-data.xml").write_text(wxr(("163", "Search"), ("7", "Block")))
+    (tmp_path / "themeunittestdata.wordpress.xml").write_text(wxr(("163", "WP 6.1 Font size scale")))
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.xml").write_text(wxr(("1", "First"), site="https://blog-a.example/"))
+    (other / "b.xml").write_text(wxr(("1", "Second"), site="https://blog-b.example/sub/"))
+    items = list(read_paths([tmp_path]))
+    assert not [i for i in items if isinstance(i, Rejected)]
+    assert {i: a.title for i, a in records_of(items).items()} == {
+        "64-block-test-data-163": "Search", "64-block-test-data-7": "Block",
+        "themeunittestdata.wordpress-163": "WP 6.1 Font size scale",
+        "blog-a.example-1": "First", "blog-b.example-1": "Second"}
+
+
+def test_a_lone_wordpress_export_keeps_its_post_ids():
+    """The sample site's ids do not change: its one export's posts keep WordPress's ids."""
+    ids = set(records_of(read_paths([SAMPLE])))
+    assert {"101", "102", "103", "104", "105"} <= ids and "mdma-effects-and-risks" in ids
+
+
+def test_configured_prefixes_namespace_a_source_and_its_pins(tmp_path):
+    (tmp_path / "export.xml").write_text(wxr(("163", "WordPress post")))
+    notes = tmp_path / "notes"
+    (notes / "deep").mkdir(parents=True)
+    (notes / "163.md").write_text("---\ntitle: A note\nrelated_pins: [other]\nrelated_blocks: other2\n---\nText.\n")
+    (notes / "deep" / "other.md").write_text("---\ntitle: Deeper\n---\nText.\n")
+    config = tmp_path / "kindred.toml"  # paths relative to it
+    config.write_text('[id_prefixes]\n"notes" = "note-"\n"notes/deep" = "deep-"\n')
+    items = list(read_paths([tmp_path], load_settings(config, environ={})))
+    records = records_of(items)
+    assert set(records) == {"163", "note-163", "deep-other"}  # the most specific path wins
+    assert records["note-163"].related_pins == ("note-other",) and records["note-163"].related_blocks == ("note-other2",)
+    assert not [i for i in items if isinstance(i, Rejected)]
+
+
+def test_a_duplicate_id_names_both_places_and_the_way_out(tmp_path):
+    (tmp_path / "export.xml").write_text(wxr(("163", "WordPress post")))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "163.md").write_text("---\ntitle: A note\n---\nText.\n")
+    items = list(read_paths([tmp_path / "export.xml", tmp_path / "notes"]))
+    [duplicate] = [i for i in items if isinstance(i, Rejected)]
+    assert duplicate.location == str(tmp_path / "notes" / "163.md")
+    assert duplicate.message == (f"duplicate id '163' (first seen at {tmp_path / 'export.xml'}: item 1, which is kept); "
+                                 "to index both, give one of their sources its own id prefix (setting id_prefixes, "
+                                 "or kindred index --id-prefix PATH=PREFIX)")
+
+
+def test_a_prefix_that_makes_an_id_too_long_rejects_the_record(tmp_path):
+    source = write_jsonl(tmp_path / "a.jsonl", [{"id": "x" * 195, "title": "Long"}, {"id": "short", "title": "Ok"}])
+    items = list(read_paths([source], make_settings(tmp_path, id_prefixes={str(source): "prefix-"})))
+    assert set(records_of(items)) == {"prefix-short"}
+    [rejected] = [i for i in items if isinstance(i, Rejected)]
+    assert rejected.message == "field 'id' with its prefix 'prefix-' is longer than 200 characters"
+
+
+def test_kindred_index_takes_id_prefixes(tmp_path):
+    one = write_jsonl(tmp_path / "one.jsonl", [{"id": "a", "title": "Alcohol"}])
+    two = write_jsonl(tmp_path / "two.jsonl", [{"id": "a", "title": "Another alcohol"}])
+    index_dir = str(tmp_path / "idx")
+    result = CliRunner().invoke(main, ["index", str(one), str(two), "--index-dir", index_dir,
+                                       "--id-prefix", f"{two}=two-"])
+    assert result.exit_code == 0, result.output
+    found = CliRunner().invoke(main, ["search", "alcohol", "--json", "--index-dir", index_dir])
+    assert sorted(h["id"] for h in json.loads(found.output)["hits"]) == ["a", "two-a"]
+    bad = CliRunner().invoke(main, ["index", str(one), "--index-dir", index_dir, "--id-prefix", "no-equals-sign"])
+    assert bad.exit_code == 2 and "is not PATH=PREFIX" in bad.stderr
+    spaced = CliRunner().invoke(main, ["index", str(one), "--index-dir", index_dir, "--id-prefix", f"{one}=a b"])
+    assert spaced.exit_code == 1 and "without spaces or control characters" in spaced.stderr

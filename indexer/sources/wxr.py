@@ -12,6 +12,7 @@ from typing import Iterator
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
 from defusedxml.ElementTree import parse as parse_xml
 
 from indexer.sources.records import Item, Rejected, Skipped, open_binary, parse_problem, to_record
@@ -36,6 +37,25 @@ def _child(element: Element, name: str, namespace_hint: str = "") -> Element | N
 def _text(element: Element, name: str, namespace_hint: str = "") -> str:
     child = _child(element, name, namespace_hint)
     return (child.text or "").strip() if child is not None else ""
+
+
+def export_site(path: Path) -> str | None:
+    """The address of the site an export comes from (`wp:base_blog_url`, else the channel's
+    `<link>`), read from its head: None for a file that is not a readable export."""
+    link = None
+    try:
+        with open_binary(path) as fh:
+            for event, element in iterparse(fh, events=("start", "end"), forbid_dtd=True):
+                name = _local(element.tag)
+                if event == "start" and name == "item":
+                    break
+                if event == "end" and name == "base_blog_url" and (element.text or "").strip():
+                    return element.text.strip()
+                if event == "end" and name == "link" and link is None:
+                    link = (element.text or "").strip() or None
+    except (ParseError, DefusedXmlException, OSError, EOFError, LookupError, ValueError):
+        return None
+    return link
 
 
 def read_wxr(path: Path) -> Iterator[Item]:

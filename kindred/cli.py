@@ -109,9 +109,9 @@ def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, id_prefix, 
         rejections.close()
     timings = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in report.timings.items())
     click.echo(f"indexed {report.indexed} articles into version {report.version} "
-               f"({len(report.rejected)} rejected, {len(report.skipped)} skipped; {timings})")
-    if report.rejected:
-        click.echo(f"{len(report.rejected)} records rejected", err=True)
+               f"({report.rejected_count} rejected, {report.skipped_count} skipped; {timings})")
+    if report.rejected_count:
+        click.echo(f"{report.rejected_count} records rejected", err=True)
         ctx.exit(1)
 
 
@@ -136,6 +136,7 @@ def _report_rejections(report) -> None:
     rejections = RejectionList()
     for rejected in report.rejected:
         rejections.add(rejected)
+    rejections.count = report.rejected_count  # the report keeps the first ones only
     rejections.close()
 
 
@@ -186,8 +187,8 @@ def reindex(ctx, index_dir):
     Exits with status 1 when any record was rejected, like `kindred index`."""
     report = Indexer(_settings(ctx, index_dir=index_dir)).reindex()
     _report_rejections(report)
-    click.echo(f"indexed {report.indexed} articles into version {report.version} ({len(report.rejected)} rejected)")
-    if report.rejected:
+    click.echo(f"indexed {report.indexed} articles into version {report.version} ({report.rejected_count} rejected)")
+    if report.rejected_count:
         ctx.exit(1)
 
 

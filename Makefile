@@ -9,7 +9,7 @@ ifdef ENGINE
 export KINDRED_ENGINE := $(ENGINE)
 endif
 
-.PHONY: install index run test test-fast system-deps docs screenshots soak crash fuzz reliability \
+.PHONY: install index run test test-fast system-deps docs screenshots soak crash fuzz hostile reliability \
 	bench bench-quick bench-deps clean
 
 $(VENV)/.installed: pyproject.toml
@@ -62,7 +62,13 @@ fuzz: install
 	$(BIN)/python -m pytest tests/reliability/test_fuzz_search.py tests/reliability/test_fuzz_readers.py \
 	  tests/test_openapi.py --hypothesis-profile=fuzz -p no:cacheprovider -q
 
-reliability: soak crash fuzz
+# Every hostile source file (gzip bombs, markup that makes parsers quadratic, huge front
+# matter, oversized records) indexed at full size, each in a process of its own: each is
+# refused or skipped, its seconds and peak MB printed.
+hostile: install
+	$(BIN)/python -m tests.reliability.hostile --out $(RELIABILITY_OUT)/hostile.json
+
+reliability: soak crash fuzz hostile
 
 docs: install
 	$(BIN)/kindred config --markdown > docs/configuration.md

@@ -340,3 +340,12 @@ def test_kindred_index_takes_id_prefixes(tmp_path):
     assert bad.exit_code == 2 and "is not PATH=PREFIX" in bad.stderr
     spaced = CliRunner().invoke(main, ["index", str(one), "--index-dir", index_dir, "--id-prefix", f"{one}=a b"])
     assert spaced.exit_code == 1 and "without spaces or control characters" in spaced.stderr
+
+
+@pytest.mark.parametrize("xml", ['<?xml version="1.0"?><feed><entry/></feed>', '<?xml version="1.0"?><rss version="2.0"/>',
+                                 '<?xml version="1.0"?><rss><item/></rss>'])
+def test_xml_that_is_not_a_wordpress_export_is_rejected(tmp_path, xml):
+    source = tmp_path / "other.xml"
+    source.write_text(xml)
+    assert [(i.location, i.message) for i in read_paths([source])] == [
+        (str(source), "not a WordPress export (expected <rss><channel>)")]

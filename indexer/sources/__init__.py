@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from indexer.sources.bounded import TooLarge
 from indexer.sources.namespaces import id_prefixes, with_id_prefix
 from indexer.sources.records import Item, Record, Rejected, Skipped
 from search.config import Settings
@@ -107,6 +108,8 @@ def _read(file: Path) -> Iterator[Item]:
         return
     try:
         yield from reader(file)
+    except TooLarge as exc:
+        yield Rejected(str(file), str(exc))
     except OSError as exc:
         yield Rejected(str(file), f"cannot read: {exc.strerror or exc}")
     except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz file

@@ -7,27 +7,48 @@ import io
 from pathlib import Path
 from typing import Iterator
 
-from indexer.sources.records import Item, Rejected, open_binary, to_record
+from indexer.sources.bounded import MAX_RECORD_BYTES, TooLarge, open_binary, size
+from indexer.sources.records import Item, Rejected, to_record
 
-csv.field_size_limit(8_000_000)
+csv.field_size_limit(MAX_RECORD_BYTES)
+
+
+class _RowBudget:
+    """The lines of a text file, at most MAX_RECORD_BYTES (as characters) for one row,
+    however many lines its quoted cells span: TooLarge past that, before holding more."""
+
+    def __init__(self, text: io.TextIOBase):
+        self._text = text
+        self.used = 0
+
+    def __iter__(self) -> Iterator[str]:
+        while line := self._text.readline(MAX_RECORD_BYTES + 1 - self.used):
+            self.used += len(line)
+            if self.used > MAX_RECORD_BYTES:
+                raise TooLarge(f"row is longer than {size(MAX_RECORD_BYTES)}")
+            yield line
 
 
 def read_csv(path: Path) -> Iterator[Item]:
     with open_binary(path) as fh:
         # surrogateescape keeps the file readable past a bad byte; that row is rejected.
-        text = io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        lines = _RowBudget(io.TextIOWrapper(fh, encoding="utf-8-sig", errors="surrogateescape", newline=""))
         # strict: a quote that is never closed is an error, not a cell swallowing the rest of the file
-        reader = csv.reader(text, strict=True)
+        reader = csv.reader(iter(lines), strict=True)
         try:
             header = next(reader, None)
         except csv.Error as exc:
             yield Rejected(f"{path}:1", f"unreadable CSV header: {exc}")
+            return
+        except TooLarge as exc:
+            yield Rejected(f"{path}:1", f"header {exc}")
             return
         if not header or "id" not in header or "title" not in header:
             yield Rejected(f"{path}:1", "CSV header must name at least 'id' and 'title' columns")
             return
         while True:
             first_line = reader.line_num + 1  # a quoted cell may span lines: the row is named by its first
+            lines.used = 0
             try:
                 cells = next(reader)
             except StopIteration:
@@ -35,6 +56,9 @@ def read_csv(path: Path) -> Iterator[Item]:
             except csv.Error as exc:
                 yield Rejected(f"{path}:{first_line}", _malformed(exc, first_line, reader.line_num))
                 continue
+            except TooLarge as exc:
+                yield Rejected(f"{path}:{first_line}", f"{exc}: the rest of the file is not read")
+                return
             if not cells:
                 continue  # a blank line
             location = f"{path}:{first_line}"

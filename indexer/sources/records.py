@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
 import html
 import re
 from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
 from search.article import MAX_SHORT_FIELD_CHARS, Article, InvalidArticle
@@ -106,32 +104,6 @@ def to_record(data: Any, location: str) -> Record | Rejected:
     if problem:
         return Rejected(location, problem)
     return Record(article, location)
-
-
-def open_binary(path: Path) -> BinaryIO:
-    """Open a file, transparently un-gzipping `*.gz`."""
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")
-    return path.open("rb")
-
-
-def read_text(path: Path) -> str:
-    """Whole-file text; invalid UTF-8 raises UnicodeDecodeError with its byte offset."""
-    with open_binary(path) as fh:
-        data = fh.read()
-    return data.decode("utf-8-sig")
-
-
-def read_text_lines(path: Path) -> Iterator[tuple[int, str | None]]:
-    """(line number, text) per line; text is None where the line is not valid UTF-8."""
-    with open_binary(path) as fh:
-        for number, raw in enumerate(fh, start=1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield number, None
 
 
 def parse_problem(exc: BaseException) -> str:

@@ -349,3 +349,17 @@ def test_xml_that_is_not_a_wordpress_export_is_rejected(tmp_path, xml):
     source.write_text(xml)
     assert [(i.location, i.message) for i in read_paths([source])] == [
         (str(source), "not a WordPress export (expected <rss><channel>)")]
+
+
+def test_kindred_upsert_and_reindex_apply_the_same_id_prefixes(tmp_path):
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "sleep.md").write_text("---\ntitle: Sleep and alcohol\n---\nAlcohol and sleep.\n")
+    config = tmp_path / "kindred.toml"
+    config.write_text(f'index_dir = "idx"\nsources = ["notes"]\n[id_prefixes]\n"notes" = "note-"\n')
+    assert CliRunner().invoke(main, ["--config", str(config), "index"]).exit_code == 0
+    (notes / "naloxone.md").write_text("---\ntitle: Naloxone basics\n---\nNaloxone.\n")
+    assert CliRunner().invoke(main, ["--config", str(config), "upsert", str(notes / "naloxone.md")]).exit_code == 0
+    assert CliRunner().invoke(main, ["--config", str(config), "reindex"]).exit_code == 0
+    found = CliRunner().invoke(main, ["--config", str(config), "search", "naloxone OR sleep", "--json"])
+    assert sorted(h["id"] for h in json.loads(found.output)["hits"]) == ["note-naloxone", "note-sleep"]

@@ -283,8 +283,13 @@ def toml_front(mapping: dict) -> str:
 def test_markdown(data):
     count("reader: Markdown")
     style = data.draw(st.sampled_from(["yaml", "toml", "yaml-wild", "garbage", "none", "bomb"]))
-    body = "\n\n".join(data.draw(st.lists(st.one_of(st.sampled_from(MD_PARTS), text), max_size=8)))
+    parts = data.draw(st.lists(st.one_of(st.sampled_from(MD_PARTS), text), max_size=8))
+    body = "\n\n".join(parts)
     deep = data.draw(st.sampled_from([0, 0, 30, MAX_NESTING + 500]))
+    # A paragraph opening with "<!--" starts an HTML comment block; never closed, the divs
+    # after it are comment text, to the HTML parser too: they nest nothing.
+    in_comment = any(part.startswith("<!--") and "-->" not in "\n\n".join(parts[i:])
+                     for i, part in enumerate(parts))
     if deep:
         body += "\n\n" + nested_divs(deep) + "\n"
     clean = None
@@ -313,7 +318,7 @@ def test_markdown(data):
     if style == "bomb":
         assert isinstance(items[0], Rejected) and "values" in items[0].message
     if clean is not None:
-        if deep > MAX_NESTING:
+        if deep > MAX_NESTING and not in_comment:
             assert isinstance(items[0], Rejected) and "nests more than" in items[0].message
         else:
             assert isinstance(items[0], Record), items[0]

@@ -12,7 +12,7 @@ endif
 # nginx for the deployment and shared-cache checks, wrk for the load checks and benchmarks.
 SYSTEM_PACKAGES := chromium nginx wrk
 
-.PHONY: install index run test test-fast system-deps docs screenshots soak crash fuzz slow-clients \
+.PHONY: install index run test test-fast system-deps docs screenshots soak crash fuzz slow-clients hostile \
 	reliability bench bench-quick clean
 
 $(VENV)/.installed: pyproject.toml
@@ -73,7 +73,13 @@ fuzz: install
 	$(BIN)/python -m pytest tests/reliability/test_fuzz_search.py tests/reliability/test_fuzz_readers.py \
 	  tests/test_openapi.py --hypothesis-profile=fuzz -p no:cacheprovider -q
 
-reliability: soak crash fuzz slow-clients
+# Every hostile source file (gzip bombs, markup that makes parsers quadratic, huge front
+# matter, oversized records) indexed at full size, each in a process of its own: each is
+# refused or skipped, its seconds and peak MB printed.
+hostile: install
+	$(BIN)/python -m tests.reliability.hostile --out $(RELIABILITY_OUT)/hostile.json
+
+reliability: soak crash fuzz slow-clients hostile
 
 docs: install
 	$(BIN)/kindred config --markdown > docs/configuration.md

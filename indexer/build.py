@@ -36,6 +36,8 @@ from search.store import RelatedEntry, Store
 from search.versions import BUILD_PREFIX, IndexNotFound, Layout, library_versions, read_manifest, write_manifest
 
 PROGRESS_MIN_ARTICLES = 300
+# A report lists this many rejected records and counts the rest (a hostile file can make millions).
+MAX_KEPT_REJECTIONS = 1_000
 
 
 class BuildError(RuntimeError):
@@ -46,9 +48,18 @@ class BuildError(RuntimeError):
 class BuildReport:
     version: str
     indexed: int
-    rejected: list[Rejected] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)  # the first MAX_KEPT_REJECTIONS
+    rejected_count: int = 0
+    skipped_count: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+
+    def add(self, item: Rejected | Skipped) -> None:
+        if isinstance(item, Rejected):
+            self.rejected_count += 1
+            if len(self.rejected) < MAX_KEPT_REJECTIONS:
+                self.rejected.append(item)
+        else:
+            self.skipped_count += 1
 
 
 @dataclass
@@ -116,15 +127,13 @@ class Indexer:
         started = time.perf_counter()
         articles: dict[str, Article] = {}
         report = BuildReport(version=name, indexed=0, timings=timings)
-        for item in read_paths(paths):
+        for item in read_paths(paths, self.settings):
             if on_item is not None:
                 on_item(item)
             if isinstance(item, Record):
                 articles[item.article.id] = item.article
-            elif isinstance(item, Rejected):
-                report.rejected.append(item)
             else:
-                report.skipped.append(item)
+                report.add(item)
         timings["journal_seq"] = self.journal.last_seq()
         for article_id, article in self.journal.changes_since(0):
             if article is None:
@@ -134,9 +143,8 @@ class Indexer:
         timings["read_s"] = time.perf_counter() - started
         if not articles and not allow_empty:
             where = ", ".join(map(str, paths)) or "the journal"
-            raise BuildError(
-                f"no valid articles in {where} ({len(report.rejected)} rejected); the current index is left serving"
-            )
+            outcome = "the current index is left serving" if self.layout.current_name() else "no index was published"
+            raise BuildError(f"no valid articles in {where} ({report.rejected_count} rejected); {outcome}")
 
         started = time.perf_counter()
         weights = self.settings.field_weights

@@ -55,6 +55,17 @@ def _emit(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def _id_prefixes(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """PATH=PREFIX pairs; PATH is relative to the working directory."""
+    prefixes = {}
+    for value in values:
+        path, sep, prefix = value.partition("=")
+        if not sep or not path:
+            raise click.BadParameter(f"{value!r} is not PATH=PREFIX", ctx, param)
+        prefixes[str(Path(path).resolve())] = prefix
+    return prefixes
+
+
 index_dir_option = click.option("--index-dir", type=click.Path(file_okay=False, path_type=Path),
                                 help="Index directory (setting index_dir).")
 
@@ -78,33 +89,59 @@ def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 @click.option("--allow-empty", is_flag=True, help="Publish a version even if no article is valid.")
 @click.option("--reset-journal", is_flag=True,
               help="Forget articles upserted or deleted through the API; index the sources alone.")
+@click.option("--id-prefix", "id_prefix", multiple=True, metavar="PATH=PREFIX", callback=_id_prefixes,
+              help="Put PREFIX before the ids of the articles read from PATH, a file or directory (repeatable; "
+                   "adds to setting id_prefixes).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 @domain_errors
-def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, quiet):
+def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, id_prefix, quiet):
     """Build a new index version from PATHS (files or directories) and switch to it.
 
     Exits with status 1 when any record was rejected; the valid ones are indexed anyway.
     """
     settings = _settings(ctx, index_dir=index_dir, engine=engine)
+    if id_prefix:  # added to the configured ones
+        settings = _settings(ctx, index_dir=index_dir, engine=engine, id_prefixes={**settings.id_prefixes, **id_prefix})
     indexer = Indexer(settings, progress=not quiet and sys.stderr.isatty())
     if reset_journal:
         indexer.journal.clear()
-    report = indexer.build(list(paths), allow_empty=allow_empty)
-    _report_rejections(report)
+    rejections = RejectionList()
+    try:  # each rejection is listed as it is read, so a build that fails still says why
+        report = indexer.build(list(paths), allow_empty=allow_empty, on_item=rejections.add)
+    finally:
+        rejections.close()
     timings = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in report.timings.items())
     click.echo(f"indexed {report.indexed} articles into version {report.version} "
-               f"({len(report.rejected)} rejected, {len(report.skipped)} skipped; {timings})")
-    if report.rejected:
-        click.echo(f"{len(report.rejected)} records rejected", err=True)
+               f"({report.rejected_count} rejected, {report.skipped_count} skipped; {timings})")
+    if report.rejected_count:
+        click.echo(f"{report.rejected_count} records rejected", err=True)
         ctx.exit(1)
 
 
+class RejectionList:
+    """Rejected records on stderr: the first MAX_LISTED_REJECTIONS, then how many more."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, item: object) -> None:
+        if isinstance(item, Rejected):
+            self.count += 1
+            if self.count <= MAX_LISTED_REJECTIONS:
+                click.echo(f"rejected {item}", err=True)
+
+    def close(self) -> None:
+        if self.count > MAX_LISTED_REJECTIONS:
+            click.echo(f"... and {self.count - MAX_LISTED_REJECTIONS} more", err=True)
+
+
 def _report_rejections(report) -> None:
-    for rejected in report.rejected[:MAX_LISTED_REJECTIONS]:
-        click.echo(f"rejected {rejected}", err=True)
-    if len(report.rejected) > MAX_LISTED_REJECTIONS:
-        click.echo(f"... and {len(report.rejected) - MAX_LISTED_REJECTIONS} more", err=True)
+    rejections = RejectionList()
+    for rejected in report.rejected:
+        rejections.add(rejected)
+    rejections.count = report.rejected_count  # the report keeps the first ones only
+    rejections.close()
 
 
 @main.command()
@@ -116,7 +153,7 @@ def upsert(ctx, paths, index_dir):
     """Add or replace the articles in PATHS in the current index, without a full rebuild."""
     settings = _settings(ctx, index_dir=index_dir)
     records, rejected = [], []
-    for item in read_paths(list(paths)):
+    for item in read_paths(list(paths), settings):
         if isinstance(item, Record):
             records.append(item.article)
         elif isinstance(item, Rejected):
@@ -154,8 +191,8 @@ def reindex(ctx, index_dir):
     Exits with status 1 when any record was rejected, like `kindred index`."""
     report = Indexer(_settings(ctx, index_dir=index_dir)).reindex()
     _report_rejections(report)
-    click.echo(f"indexed {report.indexed} articles into version {report.version} ({len(report.rejected)} rejected)")
-    if report.rejected:
+    click.echo(f"indexed {report.indexed} articles into version {report.version} ({report.rejected_count} rejected)")
+    if report.rejected_count:
         ctx.exit(1)
 
 

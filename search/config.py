@@ -36,6 +36,9 @@ class Settings:
     # Index and sources
     index_dir: Path = _setting(Path("var/index"), "Directory holding index versions and the `current` pointer.", path=True)
     sources: list = _setting([], "Paths indexed when `kindred index` gets no PATH and by POST /api/v1/reindex.")
+    id_prefixes: dict = _setting({}, "Map of source path (a file or a directory, relative to this file) to a prefix put "
+                                     "before the ids of every article read from it, so sources whose ids clash index "
+                                     "together (docs/sources.md); the most specific path wins, \"\" keeps ids as they are.")
     engine: str = _setting("whoosh", "Search engine: `whoosh` (pure Python, default) or `tantivy` (the `tantivy` extra).")
     write_timeout: float = _setting(30.0, "Seconds a write (upsert, delete, switch) waits for another write to finish.")
     keep_versions: int = _setting(2, "Complete index versions kept on disk (current + previous).")
@@ -264,6 +267,9 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"related_block_pairs entries must be [a, b] pairs, not {pair!r}")
     if settings.worker_type not in {"gevent", "sync"}:
         raise ConfigError(f"worker_type must be 'gevent' or 'sync', not {settings.worker_type!r}")
+    for path, prefix in settings.id_prefixes.items():
+        if not isinstance(prefix, str) or any(c.isspace() or not c.isprintable() for c in prefix):
+            raise ConfigError(f"id_prefixes[{path!r}] must be text without spaces or control characters, not {prefix!r}")
     if settings.article_links not in {"source", "local"}:
         raise ConfigError(f"article_links must be 'source' or 'local', not {settings.article_links!r}")
     unknown = set(settings.related_fallback) - {"category", "recent"}
@@ -285,7 +291,8 @@ def _validate_replication(settings: Settings) -> None:
 
 
 _GROUPS = (
-    ("Index and sources", ("index_dir", "sources", "engine", "write_timeout", "keep_versions", "field_weights")),
+    ("Index and sources", ("index_dir", "sources", "id_prefixes", "engine", "write_timeout", "keep_versions",
+                           "field_weights")),
     ("Search", ("synonyms", "rules", "search_")),
     ("Related articles", ("related_", "teaser_length")),
     ("Analytics", ("analytics_",)),

@@ -225,6 +225,23 @@ def test_index_allow_empty_and_reset_journal(site, tmp_path):
     assert search_json(site, "--index-dir", str(index_dir), query="naloxone")["total"] == 0
 
 
+def test_index_id_prefix(site, tmp_path):
+    one = write_jsonl(tmp_path / "one.jsonl", [{"id": "a", "title": "Alcohol"}])
+    two = write_jsonl(tmp_path / "two.jsonl", [{"id": "a", "title": "Another alcohol"}])
+    index_dir = str(tmp_path / "idx")
+    clash = run("--config", str(site), "index", str(one), str(two), "--index-dir", index_dir)
+    assert clash.exit_code == 1 and "duplicate id" in clash.stderr
+    result = run("--config", str(site), "index", str(one), str(two), "--index-dir", index_dir, "--id-prefix",
+                 f"{two}=two-")
+    assert result.exit_code == 0, result.output
+    found = search_json(site, "--index-dir", index_dir, query="alcohol")
+    assert sorted(h["id"] for h in found["hits"]) == ["a", "two-a"]
+    failed(run("--config", str(site), "index", str(one), "--index-dir", index_dir, "--id-prefix", "no-equals-sign"),
+           2, "is not PATH=PREFIX")
+    failed(run("--config", str(site), "index", str(one), "--index-dir", index_dir, "--id-prefix", f"{one}=a b"),
+           1, "without spaces or control characters")
+
+
 def test_upsert_delete_and_reindex_take_an_index_dir(site, tmp_path):
     index_dir = tmp_path / "idx"
     shutil.copytree(_settings_of(site)["index_dir"], index_dir, symlinks=True)

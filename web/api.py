@@ -237,6 +237,6 @@ def reindex():
         "version": report.version,
         "indexed": report.indexed,
         "rejected": [str(r) for r in report.rejected[:100]],
-        "rejected_count": len(report.rejected),
-        "skipped_count": len(report.skipped),
+        "rejected_count": report.rejected_count,
+        "skipped_count": report.skipped_count,
     })

@@ -12,7 +12,10 @@ import zlib
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from indexer.sources.bounded import TooLarge
+from indexer.sources.namespaces import id_prefixes, with_id_prefix
 from indexer.sources.records import Item, Record, Rejected, Skipped
+from search.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +24,8 @@ __all__ = ["Item", "Record", "Rejected", "Skipped", "read_paths", "reader_for", 
 
 # Records from a file read before its reader failed are kept; the rest of it is rejected.
 READER_FAILED = "the reader failed on this file"
+DUPLICATE_WAY_OUT = ("to index both, give one of their sources its own id prefix (setting id_prefixes, or "
+                     "kindred index --id-prefix PATH=PREFIX)")
 
 
 def _readers() -> dict[str, Callable[[Path], Iterator[Item]]]:
@@ -62,37 +67,53 @@ def _walk(directory: Path) -> Iterator[Path]:
                 yield path
 
 
-def read_paths(paths: Iterable[Path]) -> Iterator[Item]:
+def read_paths(paths: Iterable[Path], settings: Settings | None = None) -> Iterator[Item]:
     """Every article in the given files and directories (walked recursively), in a stable
-    order. A later record with an id already seen is rejected, naming the first place."""
+    order, its id in its source's namespace (setting `id_prefixes`, and WordPress exports read
+    together: see `namespaces`). A later record with an id already seen is rejected, naming
+    the first place and the way out."""
+    listed = [(Path(path), _files(Path(path))) for path in paths]
+    prefixes = id_prefixes([f for _, files in listed for f in files or ()],
+                           settings.id_prefixes if settings else {}, settings.base_dir if settings else Path("."))
     seen: dict[str, str] = {}
-    for path in paths:
-        path = Path(path)
-        if path.is_dir():
-            files = list(_walk(path))
-        elif path.is_file():
-            files = [path]
-        else:
+    for path, files in listed:
+        if files is None:
             yield Rejected(str(path), "no such file or directory")
             continue
         for file in files:
-            reader = reader_for(file)
-            if reader is None:
-                yield Rejected(str(file), f"unsupported file type (expected one of {', '.join(SUPPORTED_SUFFIXES)})")
-                continue
-            try:
-                for item in reader(file):
-                    if isinstance(item, Record):
-                        first = seen.get(item.article.id)
-                        if first is not None:
-                            yield Rejected(item.location, f"duplicate id {item.article.id!r} (first seen at {first})")
-                            continue
-                        seen[item.article.id] = item.location
-                    yield item
-            except OSError as exc:
-                yield Rejected(str(file), f"cannot read: {exc.strerror or exc}")
-            except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz file
-                yield Rejected(str(file), f"cannot read: corrupt compressed file ({exc})")
-            except Exception as exc:  # noqa: BLE001 - one unreadable file never stops a build
-                log.exception("reading %s failed", file)
-                yield Rejected(str(file), f"{READER_FAILED}: {type(exc).__name__}: {str(exc)[:200]}")
+            for item in _read(file):
+                if isinstance(item, Record):
+                    item = with_id_prefix(item, prefixes.get(file, ""))
+                if isinstance(item, Record):
+                    first = seen.get(item.article.id)
+                    if first is not None:
+                        yield Rejected(item.location, f"duplicate id {item.article.id!r} (first seen at {first}, which "
+                                                      f"is kept); {DUPLICATE_WAY_OUT}")
+                        continue
+                    seen[item.article.id] = item.location
+                yield item
+
+
+def _files(path: Path) -> list[Path] | None:
+    if path.is_dir():
+        return list(_walk(path))
+    return [path] if path.is_file() else None
+
+
+def _read(file: Path) -> Iterator[Item]:
+    """One file's items; whatever goes wrong in its reader rejects the rest of the file only."""
+    reader = reader_for(file)
+    if reader is None:
+        yield Rejected(str(file), f"unsupported file type (expected one of {', '.join(SUPPORTED_SUFFIXES)})")
+        return
+    try:
+        yield from reader(file)
+    except TooLarge as exc:
+        yield Rejected(str(file), str(exc))
+    except OSError as exc:
+        yield Rejected(str(file), f"cannot read: {exc.strerror or exc}")
+    except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz file
+        yield Rejected(str(file), f"cannot read: corrupt compressed file ({exc})")
+    except Exception as exc:  # noqa: BLE001 - one unreadable file never stops a build
+        log.exception("reading %s failed", file)
+        yield Rejected(str(file), f"{READER_FAILED}: {type(exc).__name__}: {str(exc)[:200]}")

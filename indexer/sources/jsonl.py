@@ -6,17 +6,26 @@ import json
 from pathlib import Path
 from typing import Iterator
 
-from indexer.sources.records import Item, Rejected, parse_problem, read_text, read_text_lines, to_record
+from indexer.sources.bounded import MAX_RECORD_BYTES, json_containers_problem, read_document, read_lines, size
+from indexer.sources.records import Item, Rejected, parse_problem, to_record
 
 
 def read_json_lines(path: Path) -> Iterator[Item]:
-    for number, line in read_text_lines(path):
+    for number, raw in read_lines(path):
         location = f"{path}:{number}"
-        if line is None:
+        if raw is None:
+            yield Rejected(location, f"line is longer than {size(MAX_RECORD_BYTES)}")
+            continue
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
             yield Rejected(location, "line is not valid UTF-8")
             continue
-        line = line.rstrip("\r\n")
         if not line.strip():
+            continue
+        problem = json_containers_problem(raw)
+        if problem:
+            yield Rejected(location, f"line {problem}")
             continue
         try:
             data = json.loads(line)
@@ -30,10 +39,15 @@ def read_json_lines(path: Path) -> Iterator[Item]:
 
 
 def read_json(path: Path) -> Iterator[Item]:
+    raw = read_document(path, advice=": write JSON Lines (.jsonl), read one line at a time, for big exports")
     try:
-        text = read_text(path)
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         yield Rejected(str(path), f"not valid UTF-8 (byte {exc.start})")
+        return
+    problem = json_containers_problem(raw)
+    if problem:
+        yield Rejected(str(path), f"file {problem}: write JSON Lines (.jsonl), read one line at a time")
         return
     try:
         data = json.loads(text)

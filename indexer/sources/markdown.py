@@ -7,34 +7,46 @@ defaults to the file name. `draft: true` skips the file.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
-from markdown_it import MarkdownIt
 
-from indexer.sources.records import Item, Rejected, Skipped, first_value, parse_problem, read_text, to_record
-from indexer.sources.text import HostileMarkup, html_to_text
+from indexer.sources.bounded import read_text
+from indexer.sources.isolation import isolated
+from indexer.sources.records import Item, Rejected, Skipped, first_value, parse_problem, to_record
+from indexer.sources.text import HostileMarkup, markdown_to_text
 from search.article import MAX_BODY_CHARS
 
-_markdown = MarkdownIt("commonmark", {"html": True}).enable("table")
 # YAML aliases make a small front matter stand for a huge structure ("billion laughs"):
 # more values than this, counting each alias as the copy it stands for, are refused.
 MAX_FRONT_MATTER_VALUES = 10_000
+# Parsing YAML takes about 2 s and 80 MB per MiB: real front matter is a few hundred bytes.
+MAX_FRONT_MATTER_BYTES = 64 * 1024
+_FENCES = {"---": ("yaml", re.compile(r"^(?:---|\.\.\.)\r?(?:\n|\Z)", re.MULTILINE)),
+           "+++": ("toml", re.compile(r"^\+\+\+\r?(?:\n|\Z)", re.MULTILINE))}
 
 
-def split_front_matter(text: str) -> tuple[str | None, str | None, str]:
-    """(format, front matter, body); front matter is None when its closing fence is missing."""
-    for fence, kind in (("---", "yaml"), ("+++", "toml")):
-        if text.startswith(fence + "\n") or text.startswith(fence + "\r\n"):
-            lines = text.splitlines(keepends=True)
-            closers = (fence, "...") if kind == "yaml" else (fence,)
-            for index in range(1, len(lines)):
-                if lines[index].rstrip("\r\n") in closers:
-                    return kind, "".join(lines[1:index]), "".join(lines[index + 1:])
-            return kind, None, text
-    return None, "", text
+class FrontMatterError(ValueError):
+    """Front matter whose closing fence is missing, or longer than MAX_FRONT_MATTER_BYTES."""
+
+
+def split_front_matter(text: str) -> tuple[str | None, str, str]:
+    """(format, front matter, body); FrontMatterError when the closing fence is missing or
+    the front matter is longer than MAX_FRONT_MATTER_BYTES."""
+    first_line = text.split("\n", 1)[0].rstrip("\r")
+    if first_line not in _FENCES or "\n" not in text:
+        return None, "", text
+    kind, closer = _FENCES[first_line]
+    start = text.index("\n") + 1
+    end = closer.search(text, start)
+    if end is None:
+        raise FrontMatterError(f"front matter is not closed (no second '{first_line}' line)")
+    if end.start() - start > MAX_FRONT_MATTER_BYTES:
+        raise FrontMatterError(f"front matter is longer than {MAX_FRONT_MATTER_BYTES // 1024} KiB")
+    return kind, text[start:end.start()], text[end.end():]
 
 
 def read_markdown(path: Path) -> Iterator[Item]:
@@ -43,9 +55,10 @@ def read_markdown(path: Path) -> Iterator[Item]:
     except UnicodeDecodeError as exc:
         yield Rejected(str(path), f"not valid UTF-8 (byte {exc.start})")
         return
-    kind, front, body = split_front_matter(text)
-    if front is None:
-        yield Rejected(f"{path}:1", "front matter is not closed (no second '---' line)")
+    try:
+        kind, front, body = split_front_matter(text)
+    except FrontMatterError as exc:
+        yield Rejected(f"{path}:1", str(exc))
         return
     try:
         meta = _parse_front_matter(kind, front)
@@ -125,7 +138,7 @@ def _fields(meta: dict[str, Any], body: str, path: Path) -> dict[str, Any]:
     categories = meta.get("categories")
     if not meta.get("category") and isinstance(categories, list) and categories:
         fields["category"] = categories[0]
-    fields["body"] = html_to_text(_markdown.render(body))
+    fields["body"] = isolated(markdown_to_text, body)
     if not meta.get("title"):
         fields["title"] = _first_heading(body)
     return fields

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
+import html
+import re
 from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 from urllib.parse import urlsplit
 
-from search.article import Article, InvalidArticle
+from search.article import MAX_SHORT_FIELD_CHARS, Article, InvalidArticle
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,34 @@ def check_storable(articles: Iterable[Article]) -> None:
             raise InvalidArticle(f"article {article.id!r}: {problem}")
 
 
+# Every HTML element name, for `plain_title`: text that merely looks like a tag ("<vector>",
+# "x < y > z") stays.
+_HTML_ELEMENTS = (
+    "a abbr acronym address area article aside audio b base basefont bdi bdo big blink blockquote body br "
+    "button canvas caption center cite code col colgroup data datalist dd del details dfn dialog dir div dl dt "
+    "em embed fieldset figcaption figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup "
+    "hr html i iframe img input ins kbd label legend li link main map mark marquee math menu meta meter nav "
+    "nobr noscript object ol optgroup option output p param picture pre progress q rp rt ruby s samp script "
+    "search section select slot small source span strike strong style sub summary sup svg table tbody td "
+    "template textarea tfoot th thead time title tr track tt u ul var video wbr"
+).split()
+_TITLE_TAG = re.compile(r"<!--.*?-->|</?(?:%s)(?:[\s/][^<>]*)?>" % "|".join(_HTML_ELEMENTS), re.IGNORECASE | re.DOTALL)
+
+
+def plain_title(title: str) -> str:
+    """A title as text, whatever the source made of it: WordPress titles are HTML
+    ("Title <em>With</em> Markup"), exports escape entities ("Media &amp; Text")."""
+    while True:  # until no tag is left: removing `<script>` from `<a title="<script>">` makes one
+        stripped = _TITLE_TAG.sub(lambda tag: " " if tag[0][1:3].lower() == "br" else "", title)
+        if stripped == title:
+            return " ".join(html.unescape(title).split())
+        title = stripped
+
+
 def to_record(data: Any, location: str) -> Record | Rejected:
+    title = data.get("title") if isinstance(data, Mapping) else None
+    if isinstance(title, str) and len(title) <= MAX_SHORT_FIELD_CHARS:  # a longer one is refused anyway
+        data = {**data, "title": plain_title(title)}
     try:
         article = Article.from_mapping(data)
     except InvalidArticle as exc:
@@ -77,32 +104,6 @@ def to_record(data: Any, location: str) -> Record | Rejected:
     if problem:
         return Rejected(location, problem)
     return Record(article, location)
-
-
-def open_binary(path: Path) -> BinaryIO:
-    """Open a file, transparently un-gzipping `*.gz`."""
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rb")
-    return path.open("rb")
-
-
-def read_text(path: Path) -> str:
-    """Whole-file text; invalid UTF-8 raises UnicodeDecodeError with its byte offset."""
-    with open_binary(path) as fh:
-        data = fh.read()
-    return data.decode("utf-8-sig")
-
-
-def read_text_lines(path: Path) -> Iterator[tuple[int, str | None]]:
-    """(line number, text) per line; text is None where the line is not valid UTF-8."""
-    with open_binary(path) as fh:
-        for number, raw in enumerate(fh, start=1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            try:
-                yield number, raw.decode("utf-8")
-            except UnicodeDecodeError:
-                yield number, None
 
 
 def parse_problem(exc: BaseException) -> str:

@@ -16,6 +16,7 @@ from typing import Iterable, Iterator, Mapping
 from urllib.parse import unquote, urlsplit
 
 from search.article import Article, slugify
+from search.spelling import LONGEST_INDEXED_WORD
 
 STORE_FILE = "store.sqlite"
 
@@ -249,7 +250,7 @@ class Store:
                     continue
                 conn.execute("INSERT OR REPLACE INTO lexicon (word, term, df) VALUES (?, ?, ?)", (word, term, df))
                 newly_common = df >= spelling_min_df > df - delta
-                if newly_common and 3 <= len(word) <= 24 and not word.isdigit():
+                if newly_common and 3 <= len(word) <= LONGEST_INDEXED_WORD and not word.isdigit():
                     conn.executemany(
                         "INSERT INTO spelling (variant, word) VALUES (?, ?)",
                         [(v, word) for v in spelling_variants(word, 1)],
@@ -265,7 +266,7 @@ class Store:
                 (
                     (variant, word)
                     for word, _, df in rows
-                    if df >= spelling_min_df and 3 <= len(word) <= 24 and not word.isdigit()
+                    if df >= spelling_min_df and 3 <= len(word) <= LONGEST_INDEXED_WORD and not word.isdigit()
                     for variant in spelling_variants(word, 1)
                 ),
             )
@@ -289,8 +290,9 @@ class Store:
         marks = ",".join("?" * len(terms))
         return [row[0] for row in self._conn.execute(f"SELECT word FROM lexicon WHERE term IN ({marks})", terms)]
 
-    def spelling_candidates(self, word: str, distance: int = 2) -> list[tuple[str, int]]:
-        """Known words that share a deletion variant with `word` (then checked by edit distance)."""
+    def spelling_candidates(self, word: str, distance: int, limit: int) -> list[tuple[str, int]]:
+        """Known words that share a deletion variant with `word` (then checked by edit
+        distance): the `limit` most common."""
         variants = sorted(spelling_variants(word, distance))
         found: dict[str, int] = {}
         for start in range(0, len(variants), 500):
@@ -298,11 +300,11 @@ class Store:
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
                 f"SELECT DISTINCT s.word, l.df FROM spelling s JOIN lexicon l ON l.word = s.word "
-                f"WHERE s.variant IN ({marks})",
-                chunk,
+                f"WHERE s.variant IN ({marks}) ORDER BY l.df DESC, s.word LIMIT ?",
+                (*chunk, limit),
             )
             found.update(rows)
-        return sorted(found.items())
+        return sorted(sorted(found.items(), key=lambda item: (-item[1], item[0]))[:limit])
 
     # Related ----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 from indexer.build import BuildError
 from indexer.locks import IndexBusy
 from search.article import InvalidArticle
+from search.deadline import SearchTimeout
 from search.service import QueryError
 from search.versions import IncompatibleIndex, IndexNotFound
 
@@ -27,6 +28,7 @@ class ApiError(Exception):
 # Domain errors and how each reaches a client.
 _DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     QueryError: (400, "bad_request"),
+    SearchTimeout: (503, "timeout"),
     InvalidArticle: (422, "invalid_article"),
     IndexNotFound: (503, "no_index"),
     IncompatibleIndex: (503, "incompatible_index"),

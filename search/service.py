@@ -145,15 +145,15 @@ class _Snapshot:
         # Worked out from this state of the index on demand, kept until it changes.
         self.corrections = BoundedCache(CORRECTIONS_CACHED)
         self.term_counts = BoundedCache(TERM_COUNTS_CACHED, getsizeof=len)
-        self._doc_frequencies = BoundedCache(DOC_FREQUENCIES_CACHED)
+        self.doc_frequencies = BoundedCache(DOC_FREQUENCIES_CACHED)
 
     def doc_frequency(self, term: str) -> int:
         if len(term) > LONGEST_CACHED_TERM:
             return self.engine.doc_frequency(term)
-        found = self._doc_frequencies.get(term)
+        found = self.doc_frequencies.get(term)
         if found is None:
             found = self.engine.doc_frequency(term)
-            self._doc_frequencies.put(term, found)
+            self.doc_frequencies.put(term, found)
         return found
 
     def article_term_counts(self, ids: Sequence[str], weights: dict[str, int],
@@ -265,6 +265,16 @@ class SearchService:
             "doc_count": snap.store.count(),
             "built": snap.manifest.get("created"),
         }
+
+    def cache_usage(self) -> dict[str, tuple[int, int]]:
+        """(size, bound) of every cache a query can fill, for this process: entries, or
+        distinct terms for feedback's article terms."""
+        snap = self._current()
+        caches = {"responses": self._cache, "corrections": snap.corrections,
+                  "doc_frequencies": snap.doc_frequencies, "article_terms": snap.term_counts}
+        usage = {name: (cache.currsize, cache.maxsize) for name, cache in caches.items()}
+        usage.update({f"words.{name}": (info.currsize, info.maxsize) for name, info in analysis.caches().items()})
+        return usage
 
     def close(self) -> None:
         with self._lock:

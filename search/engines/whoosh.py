@@ -16,6 +16,7 @@ from whoosh.analysis import Token, Tokenizer
 from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.fields import ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.matching.binary import DisjunctionMaxMatcher
+from whoosh.searching import Searcher
 
 from search import analysis
 from search.caches import BoundedCache
@@ -35,8 +36,11 @@ from search.engine import (
 
 INDEX_NAME = "kindred"
 BULK_LIMIT_MB = 256
-# Posting lists kept as arrays of document numbers (for counts, facets, phrases), in bytes.
+# Posting lists kept as arrays of document numbers (for counts, facets, phrases), in bytes
+# (an entry's own overhead counted too).
 DOCSET_CACHE_BYTES = 32 * 2**20
+DOCSET_ENTRY_BYTES = 200
+_NO_DOCS = np.zeros(0, dtype=np.int64)
 # Phrase candidates verified between two looks at the deadline.
 DEADLINE_CHECK_EVERY = 256
 
@@ -120,6 +124,15 @@ class LuceneBM25(scoring.BM25F):
         return bm25_idf(parent.doc_frequency(fieldname, text), parent.doc_count_all())
 
 
+class _Searcher(Searcher):
+    """Whoosh's searcher keeps every term's idf it ever computed, a dict that grows with
+    the distinct words readers search for; the idf is one term-info look-up, so it is
+    computed each time instead."""
+
+    def idf(self, fieldname: str, text: str) -> float:
+        return self.weighting.idf(self, fieldname, text)
+
+
 def build_schema() -> Schema:
     return Schema(
         id=ID(stored=True, unique=True),
@@ -155,8 +168,8 @@ class WhooshEngine:
         self._ix = ix
         self._ranking = ranking
         self._weighting = LuceneBM25(B=ranking.b, K1=ranking.k1)
-        self._searcher = ix.searcher(weighting=self._weighting)
-        self._docsets = BoundedCache(DOCSET_CACHE_BYTES, getsizeof=lambda docs: docs.nbytes)
+        self._searcher = self._new_searcher()
+        self._docsets = BoundedCache(DOCSET_CACHE_BYTES, getsizeof=lambda docs: docs.nbytes + DOCSET_ENTRY_BYTES)
         self._labels: tuple[sp.csr_matrix, list[str], sp.csr_matrix, list[str]] | None = None
 
     @classmethod
@@ -214,10 +227,13 @@ class WhooshEngine:
             return
         # Not Searcher.refresh(): its segment reuse misses new deletions in a kept
         # segment and fails on an empty index. Commits are rare; reopening is cheap.
-        self._searcher = self._ix.searcher(weighting=self._weighting)
+        self._searcher = self._new_searcher()
         self._docsets.clear()
         self._labels = None
         old.close()
+
+    def _new_searcher(self) -> Searcher:
+        return _Searcher(self._ix.reader(), fromindex=self._ix, weighting=self._weighting)
 
     def doc_count(self) -> int:
         return self._searcher.doc_count()
@@ -298,10 +314,9 @@ class WhooshEngine:
         if cached is not None:
             return cached
         reader = self._searcher.reader()
-        if reader.doc_frequency(field, term):
-            docs = np.fromiter(reader.postings(field, term).all_ids(), dtype=np.int64)
-        else:
-            docs = np.zeros(0, dtype=np.int64)
+        if not reader.doc_frequency(field, term):
+            return _NO_DOCS  # not cached: any made-up word would take an entry
+        docs = np.fromiter(reader.postings(field, term).all_ids(), dtype=np.int64)
         self._docsets.put(key, docs)
         return docs
 
@@ -315,7 +330,7 @@ class WhooshEngine:
 
     def _union(self, field: str, terms: Iterable[str]) -> np.ndarray:
         arrays = [self._docs(field, t) for t in terms]
-        return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate(arrays)) if arrays else _NO_DOCS
 
     @staticmethod
     def _words(concepts: Sequence[Concept]) -> list[str] | None:

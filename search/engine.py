@@ -177,6 +177,9 @@ class Engine(Protocol):
 
     def doc_count(self) -> int: ...
 
+    def ids(self) -> set[str]:
+        """Every live document's id (reads them all: for consistency checks)."""
+
     def refresh(self) -> None:
         """See the latest commit (cheap when nothing changed)."""
 

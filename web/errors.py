@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from indexer.build import BuildError
 from indexer.locks import IndexBusy
+from indexer.storage import StorageError
 from search.article import InvalidArticle
 from search.deadline import SearchTimeout
 from search.service import QueryError
@@ -34,6 +35,7 @@ _DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     IncompatibleIndex: (503, "incompatible_index"),
     IndexBusy: (409, "busy"),
     BuildError: (422, "build_failed"),
+    StorageError: (507, "insufficient_storage"),
 }
 
 

@@ -163,6 +163,11 @@ class TantivyEngine:
     def doc_frequency(self, term: str) -> int:
         return self._searcher.doc_freq("content", term)
 
+    def ids(self) -> set[str]:
+        searcher = self._searcher
+        hits = searcher.search(Query.all_query(), max(1, searcher.num_docs), count=False).hits
+        return {self._id(searcher, address) for _, address in hits}
+
     def search(self, query: EngineQuery, deadline: Deadline | None = None) -> EngineResults:
         """tantivy runs a search to its end in Rust: the deadline is checked between its calls."""
         searcher = self._searcher  # one consistent segment set even if refresh() runs meanwhile

@@ -241,6 +241,9 @@ class WhooshEngine:
     def doc_frequency(self, term: str) -> int:
         return self._searcher.doc_frequency("content", term)
 
+    def ids(self) -> set[str]:
+        return {fields["id"] for fields in self._searcher.reader().all_stored_fields()}
+
     def search(self, query: EngineQuery, deadline: Deadline | None = None) -> EngineResults:
         """Phrases and exclusions are worked out on arrays of document numbers first, each
         phrase verified only on the documents the rest of the query leaves; Whoosh then

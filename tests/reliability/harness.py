@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import random
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Sequence
@@ -159,38 +160,12 @@ def lock_holder(path: Path) -> str:
 
 
 def index_problems(settings: Settings) -> list[str]:
-    """Read the current version directly: engine and store agree, related lists point only at
-    existing articles (never at themselves), every article has an entry or a fallback."""
-    from search.engine import open_engine
-    from search.store import STORE_FILE, Store
-    from search.versions import Layout, read_manifest
+    """What `kindred check` finds wrong with the current version: engine, store, manifest and
+    journal agree, related lists point only at existing articles (never at themselves),
+    every article has its list, and the lexicon counts what the articles hold."""
+    from indexer.check import check_index
 
-    layout = Layout(settings.resolve(settings.index_dir))
-    version = layout.current_dir()
-    manifest = read_manifest(version)
-    problems: list[str] = []
-    store = Store(version / STORE_FILE)
-    engine = open_engine(manifest["engine"], version / "engine")
-    try:
-        ids = set(store.article_ids())
-        if engine.doc_count() != len(ids):
-            problems.append(f"engine has {engine.doc_count()} documents, store has {len(ids)} articles")
-        if manifest.get("doc_count") != len(ids):
-            problems.append(f"manifest says {manifest.get('doc_count')} articles, store has {len(ids)}")
-        for source in sorted(ids):
-            entries = store.related(source) or []
-            targets = [e.id for e in entries]
-            if source in targets:
-                problems.append(f"{source} is related to itself")
-            if len(set(targets)) != len(targets):
-                problems.append(f"{source} lists a related article twice")
-            missing = [t for t in targets if t not in ids]
-            if missing:
-                problems.append(f"{source} lists deleted articles {missing[:3]}")
-    finally:
-        engine.close()
-        store.close()
-    return problems
+    return check_index(settings).problems
 
 
 # Forked workers (fast: the forkserver has the heavy modules imported once) ---------------
@@ -244,3 +219,63 @@ def finish(result: Any, text: str, out: Path | None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(dataclasses.asdict(result), indent=1))
     return 0 if result.passed else 1
+
+
+def child_upsert(settings: Settings, payload: list, results, file_size_limit: int | None = None,
+                 through_api: bool = False) -> None:
+    """Body of a forked writer upserting `payload`, through `Indexer.upsert` or the admin API,
+    optionally on a "disk" where no file may grow past `file_size_limit` bytes
+    (RLIMIT_FSIZE: writes fail with EFBIG, as they fail with ENOSPC on a full disk, and no
+    privilege is needed). Reports (outcome, detail, traceback)."""
+    import resource
+    import signal
+
+    from indexer.build import Indexer
+    from search.article import Article
+
+    if file_size_limit is not None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the writer
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    try:
+        if through_api:
+            from web import create_app
+
+            client = create_app(settings).test_client()
+            response = client.post("/api/v1/articles", json=payload, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+            results.put((response.status_code, response.get_data(as_text=True)[:2000], ""))
+        else:
+            report = Indexer(settings).upsert([Article.from_mapping(a) for a in payload])
+            results.put(("ok", f"{report.upserted} upserted", ""))
+    except BaseException as exc:  # reported, never hidden: the test decides what is allowed
+        results.put((type(exc).__name__, str(exc), traceback.format_exc()))
+
+
+def child_watch_store(settings: Settings, records: list, words: dict, stop, results) -> None:
+    """Body of a reader polling the current version's store while `records` are upserted:
+    an article must never be visible without its related list or the words it brings to
+    the lexicon (`words`: id -> its own word), nor a word without its article. Reports
+    (polls made, problems seen)."""
+    from search.store import STORE_FILE, Store
+    from search.versions import Layout
+
+    store = Store(Layout(settings.resolve(settings.index_dir)).current_dir() / STORE_FILE)
+    ids = [r["id"] for r in records]
+    problems: set[str] = set()
+    polls = 0
+    try:
+        while not stop.is_set():
+            polls += 1
+            # Each statement reads the latest commit: what one saw, the next must see too.
+            seen = set(store.articles(ids))
+            for article_id in seen:
+                if store.related(article_id) is None:
+                    problems.add(f"{article_id} visible without its related list")
+                if not store.word_frequency(words[article_id]):
+                    problems.add(f"{article_id} visible without its word in the lexicon")
+            for article_id in set(ids) - seen:
+                if store.word_frequency(words[article_id]) and store.article(article_id) is None:
+                    problems.add(f"the word of {article_id} in the lexicon without the article")
+            time.sleep(0.002)  # leave the writer a core
+    finally:
+        store.close()
+        results.put((polls, sorted(problems)))

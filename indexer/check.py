@@ -17,7 +17,7 @@ from search import analysis
 from search.config import Settings
 from search.engine import open_engine
 from search.store import STORE_FILE, Store
-from search.versions import Layout, read_manifest
+from search.versions import Layout, naming_broken_part, read_manifest
 
 SHOWN = 5  # ids quoted per problem
 
@@ -39,25 +39,24 @@ def check_index(settings: Settings) -> CheckReport:
             "is not resolved; the next write or build resolves it, or `kindred check --repair`")
     version = layout.current_dir()
     manifest = read_manifest(version)
+    with naming_broken_part(version / "engine"):
+        engine = open_engine(manifest["engine"], version / "engine")
+        try:
+            engine_ids = engine.ids()
+        finally:
+            engine.close()
     store = Store(version / STORE_FILE)
     try:
-        engine = open_engine(manifest["engine"], version / "engine")
-    except Exception as exc:
-        store.close()
-        report.problems.append(f"engine: cannot open {version / 'engine'}: {exc}")
-        return report
-    try:
-        with store.snapshot():
+        with naming_broken_part(version / STORE_FILE), store.snapshot():
             ids = set(store.article_ids())
             report.articles = len(ids)
-            _compare("engine", engine.ids(), "store", ids, report.problems)
+            _compare("engine", engine_ids, "store", ids, report.problems)
             if manifest.get("doc_count") != len(ids):
                 report.problems.append(f"manifest: doc_count is {manifest.get('doc_count')}, the store has {len(ids)}")
             _check_journal(journal, store, report.problems)
             _check_related(store, ids, report.problems)
             _check_lexicon(store, report.problems)
     finally:
-        engine.close()
         store.close()
     return report
 

@@ -22,10 +22,10 @@ from search.article import InvalidArticle
 from search.config import ConfigError, Settings, load_settings, reference_markdown, setting_fields
 from search.deadline import SearchTimeout
 from search.service import QueryError, SearchRequest, SearchService
-from search.versions import IncompatibleIndex, IndexNotFound
+from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
 
 DOMAIN_ERRORS = (BuildError, IndexBusy, IndexNotFound, IncompatibleIndex, QueryError, InvalidArticle, ConfigError,
-                 StorageError, SearchTimeout)
+                 StorageError, SearchTimeout, BrokenIndex)
 MAX_LISTED_REJECTIONS = 50
 
 

@@ -30,7 +30,7 @@ from search.rules import Banner, Rules
 from search.store import STORE_FILE, RelatedEntry, Store
 from search.synonyms import Synonyms
 from search.teaser import teaser
-from search.versions import Layout, read_manifest
+from search.versions import BrokenIndex, Layout, naming_broken_part, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ TERM_COUNTS_CACHED = 200_000
 LONGEST_CACHED_TERM = 64
 SUGGEST_LIMIT = 8
 CONFIG_CHECK_SECONDS = 1.0
+BROKEN_RETRY_SECONDS = 1.0  # a version that failed to open is tried again after this
 
 
 class QueryError(ValueError):
@@ -135,10 +136,17 @@ class _Snapshot:
         self.name = name
         self.manifest = read_manifest(path)
         self.store = Store(path / STORE_FILE)
-        self.engine: Engine = open_engine(self.manifest["engine"], path / "engine", Ranking.from_settings(settings))
-        self.data_version = self.store.data_version()
-        self.generation = int(self.store.meta("generation", 0))
-        self.labels = self.store.labels()
+        try:
+            with naming_broken_part(path / STORE_FILE):  # these read every table readers use
+                self.data_version = self.store.data_version()
+                self.generation = int(self.store.meta("generation", 0))
+                self.labels = self.store.labels()
+            with naming_broken_part(path / "engine"):
+                self.engine: Engine = open_engine(self.manifest["engine"], path / "engine",
+                                                  Ranking.from_settings(settings))
+        except BrokenIndex:
+            self.store.close()
+            raise
         self._clear_derived()
 
     def _clear_derived(self) -> None:
@@ -226,6 +234,7 @@ class SearchService:
         self._lock = threading.RLock()
         self._snapshot: _Snapshot | None = None
         self._retired: _Snapshot | None = None  # closed on the next switch, after in-flight requests
+        self._broken: tuple[str | None, float, str] | None = None  # (version, when, why) it failed to open
         self._synonyms = _Watched(settings.resolve(settings.synonyms), Synonyms.load)
         self._rules = _Watched(settings.resolve(settings.rules), Rules.load)
         # Search responses and related lists of the open version.
@@ -238,7 +247,7 @@ class SearchService:
         with self._lock:
             snap = self._snapshot
             if snap is None or snap.name != name:
-                fresh = _Snapshot(name, self.layout.version_dir(name), self.settings)
+                fresh = self._open(name)
                 if self._retired is not None:
                     self._retired.close()
                 self._retired, self._snapshot = snap, fresh
@@ -247,6 +256,21 @@ class SearchService:
             if snap.refresh():
                 self._cache.clear()
             return snap
+
+    def _open(self, name: str | None) -> _Snapshot:
+        """Open a version; one that is broken is answered as such, and tried again after
+        BROKEN_RETRY_SECONDS (a request must not pay for reading it each time)."""
+        broken = self._broken
+        if broken and broken[0] == name and time.monotonic() - broken[1] < BROKEN_RETRY_SECONDS:
+            raise BrokenIndex(broken[2])
+        try:
+            fresh = _Snapshot(name, self.layout.version_dir(name), self.settings)
+        except BrokenIndex as exc:
+            log.error("%s", exc)
+            self._broken = (name, time.monotonic(), str(exc))
+            raise
+        self._broken = None
+        return fresh
 
     def version(self) -> str:
         return self._current().name

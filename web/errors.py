@@ -13,7 +13,7 @@ from indexer.storage import StorageError
 from search.article import InvalidArticle
 from search.deadline import SearchTimeout
 from search.service import QueryError
-from search.versions import IncompatibleIndex, IndexNotFound
+from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ _DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     InvalidArticle: (422, "invalid_article"),
     IndexNotFound: (503, "no_index"),
     IncompatibleIndex: (503, "incompatible_index"),
+    BrokenIndex: (503, "broken_index"),
     IndexBusy: (409, "busy"),
     BuildError: (422, "build_failed"),
     StorageError: (507, "insufficient_storage"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -179,7 +180,15 @@ class WhooshEngine:
 
     @classmethod
     def open(cls, path: Path, ranking: Ranking) -> "WhooshEngine":
-        return cls(whoosh_index.open_dir(str(path), indexname=INDEX_NAME, schema=SCHEMA), ranking)
+        with warnings.catch_warnings():
+            # Whoosh leaves open a damaged file it failed to read: it closes when the
+            # failure's frames go, just below, instead of warning at some later moment.
+            warnings.simplefilter("ignore", ResourceWarning)
+            try:
+                return cls(whoosh_index.open_dir(str(path), indexname=INDEX_NAME, schema=SCHEMA), ranking)
+            except Exception as exc:
+                failure = ValueError(f"the Whoosh index cannot be opened: {type(exc).__name__}: {exc}")
+        raise failure
 
     # Writes -------------------------------------------------------------------
 

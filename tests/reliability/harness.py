@@ -221,33 +221,38 @@ def finish(result: Any, text: str, out: Path | None) -> int:
     return 0 if result.passed else 1
 
 
-def child_upsert(settings: Settings, payload: list, results, file_size_limit: int | None = None,
-                 through_api: bool = False) -> None:
-    """Body of a forked writer upserting `payload`, through `Indexer.upsert` or the admin API,
-    optionally on a "disk" where no file may grow past `file_size_limit` bytes
-    (RLIMIT_FSIZE: writes fail with EFBIG, as they fail with ENOSPC on a full disk, and no
-    privilege is needed). Reports (outcome, detail, traceback)."""
+def limit_file_size(limit: int) -> None:
+    """From now on no file this process writes may grow past `limit` bytes: writes fail with
+    EFBIG, as they fail with ENOSPC on a full disk (RLIMIT_FSIZE needs no privilege)."""
     import resource
     import signal
 
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the writer
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def child_api(settings: Settings, method: str, path: str, payload: Any, results,
+              file_size_limit: int | None = None) -> None:
+    """Body of a forked process making one admin API request (on a "full disk" with
+    `file_size_limit`). Reports (status, body)."""
+    from web import create_app
+
+    if file_size_limit is not None:
+        limit_file_size(file_size_limit)
+    app = create_app(settings)
+    response = app.test_client().open(path, method=method, json=payload,
+                                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    results.put((response.status_code, response.get_data(as_text=True)[:2000]))
+    app.extensions["kindred.search"].close()
+
+
+def child_upsert(settings: Settings, payload: list, results) -> None:
+    """Body of a forked writer (killed by the checks): `Indexer.upsert` of `payload`."""
     from indexer.build import Indexer
     from search.article import Article
 
-    if file_size_limit is not None:
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the writer
-        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-    try:
-        if through_api:
-            from web import create_app
-
-            client = create_app(settings).test_client()
-            response = client.post("/api/v1/articles", json=payload, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
-            results.put((response.status_code, response.get_data(as_text=True)[:2000], ""))
-        else:
-            report = Indexer(settings).upsert([Article.from_mapping(a) for a in payload])
-            results.put(("ok", f"{report.upserted} upserted", ""))
-    except BaseException as exc:  # reported, never hidden: the test decides what is allowed
-        results.put((type(exc).__name__, str(exc), traceback.format_exc()))
+    report = Indexer(settings).upsert([Article.from_mapping(a) for a in payload])
+    results.put(("ok", f"{report.upserted} upserted"))
 
 
 def child_watch_store(settings: Settings, records: list, words: dict, stop, results) -> None:

@@ -28,7 +28,8 @@ from search.engine import open_engine
 from search.store import STORE_FILE, Store
 from search.versions import Layout, read_manifest
 from tests.reliability.harness import (
-    SAMPLE, child_upsert, child_watch_store, fork_context, reliability_settings, synthetic_articles, token_for,
+    SAMPLE, child_api, child_upsert, child_watch_store, fork_context, reliability_settings, synthetic_articles,
+    token_for,
 )
 
 # No file may grow past these (bytes): small ones stop the journal, larger ones the store's
@@ -98,9 +99,9 @@ def test_an_upsert_the_disk_refuses_answers_507_and_never_appears(sample, tmp_pa
         settings = _copy(root, tmp_path / str(limit), engine)
         records = _batch(f"full{limit}", 50, seed=limit % 97)
         results = ctx.Queue()
-        child = ctx.Process(target=child_upsert, args=(settings, records, results, limit, True))
+        child = ctx.Process(target=child_api, args=(settings, "POST", "/api/v1/articles", records, results, limit))
         child.start()
-        status, body, _ = results.get(timeout=300)
+        status, body = results.get(timeout=300)
         child.join(timeout=60)
         assert status in (200, 507), (limit, status, body)
         if status == 507:

@@ -9,6 +9,7 @@ cached per index state, so a change never serves stale results.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import threading
 import time
@@ -344,7 +345,9 @@ class SearchService:
         if not parsed.has_terms and not (parsed.categories or parsed.tags):
             return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
                                   version=snap.name)
-        key = (snap.name, snap.data_version, parsed, request.sort, request.page, request.per_page,
+        # A digest of the parsed query, not its tuples of words: a long question's key took 9 KB.
+        digest = hashlib.blake2b(repr(parsed).encode(), digest_size=16).digest()
+        key = (snap.name, snap.data_version, digest, request.sort, request.page, request.per_page,
                request.exact, request.facets)
         cached = self._cache.get(key)
         if cached is not None:

@@ -141,12 +141,13 @@ class Store:
         self._local.depth = 1
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            self._local.depth = 0
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:  # SQLite ends some failed transactions itself (a full disk)
+                conn.execute("ROLLBACK")
             raise
-        self._local.depth = 0
-        conn.execute("COMMIT")
+        finally:
+            self._local.depth = 0
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:

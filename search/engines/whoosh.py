@@ -254,9 +254,9 @@ class WhooshEngine:
         return {fields["id"] for fields in self._searcher.reader().all_stored_fields()}
 
     def search(self, query: EngineQuery, deadline: Deadline | None = None) -> EngineResults:
-        """Phrases and exclusions are worked out on arrays of document numbers first, each
-        phrase verified only on the documents the rest of the query leaves; Whoosh then
-        ranks with them as its filter and mask, so it never walks positions itself."""
+        """Required phrases and exclusions are worked out on arrays of document numbers
+        first, each phrase verified only on the documents the rest of the query leaves;
+        Whoosh then ranks with them as its filter and mask, without walking their positions."""
         searcher = self._searcher
         check(deadline)
         allowed = self._allowed(query, deadline)

@@ -553,6 +553,53 @@ def relevance_section(relevance: dict) -> list[str]:
                   rows), "", "Commands:", "", *[f"- {c}" for c in commands], ""]
 
 
+def abuse_targets(abuse: dict) -> list[list]:
+    rows = []
+    for kind in ("1,000-letter word", "60 excluded phrases"):
+        r = abuse["defaults"][kind]
+        rows.append([f"{kind} through HTTP, p50 (LISA, {abuse['articles']:,} articles, {abuse['engine']})",
+                     f"< {abuse['targets']['ms']} ms", f"{ms(r['p50_ms'])} ms (HTTP {'/'.join(map(str, r['statuses']))})",
+                     verdict(r["p50_ms"] < abuse["targets"]["ms"])])
+        rows.append([f"{kind}: worker RSS growth", f"<= {abuse['targets']['rss_mib']} MiB",
+                     f"{r['rss_growth_mib']} MiB", verdict(r["rss_growth_mib"] <= abuse["targets"]["rss_mib"])])
+    return rows
+
+
+def abuse_section(abuse: dict, run: dict) -> list[str]:
+    command = run.get("stages", {}).get("abuse", {}).get("command", f"{PY} bench/abuse.py")
+
+    def rows(results: dict) -> list[list]:
+        return [[kind, ", ".join(f"{n} × {status}" for status, n in r["statuses"].items()), ms(r["p50_ms"]),
+                 ms(r["max_ms"]), " / ".join(num(v, 1) for v in r["rss_before_mib"].values()),
+                 " / ".join(num(v, 1) for v in r["rss_after_mib"].values()), r["rss_growth_mib"]]
+                for kind, r in results.items()]
+
+    header = ["query", "answers", "p50 ms", "max ms", "worker RSS before MiB", "after MiB", "largest growth MiB"]
+    raised = ", ".join(f"`{k}={v}`" for k, v in abuse["raised_limits"].items())
+    burst = abuse["burst"]
+    return ["## Hostile queries", "",
+            f"{code(command)}: {abuse['corpus'].upper()} ({abuse['articles']:,} articles, {abuse['engine']}, built in "
+            f"{abuse['build_s']} s) served by `kindred serve` (gunicorn, 2 sync workers); each query kind sent "
+            f"{abuse['limits']['repeats']} times, one at a time, each time a new text (no cached answer), timed by "
+            "the client through HTTP; worker resident memory (VmRSS) read from /proc before and after each kind. "
+            "Phrases are made of the collection's most common short words, so the engine has the most to walk. "
+            "The machine is shared: latencies are pessimistic.", "",
+            "Default limits (over `search_max_exclusions` / `search_max_phrases`: 400, documented):", "",
+            table(header, rows(abuse["defaults"])), "",
+            f"Limits raised ({raised}), so the engine does the work:", "",
+            table(header, rows(abuse["raised"])), "",
+            f"A burst of {burst['queries']:,} unique {burst['words']}-word queries (corpus words and made-up ones, "
+            f"two clients at once): {', '.join(f'{n:,} × {s}' for s, n in burst['statuses'].items())}, p50 "
+            f"{ms(burst['p50_ms'])} ms, p99 {ms(burst['p99_ms'])} ms; worker RSS "
+            f"{' / '.join(num(v, 1) for v in burst['rss_before_mib'].values())} MiB before, "
+            f"{' / '.join(num(v, 1) for v in burst['rss_after_mib'].values())} MiB after (largest growth "
+            f"{burst['rss_growth_mib']} MiB, of which {burst['second_half_growth_mib']} MiB after the first "
+            f"{num(burst['half_at'])} queries: the caches fill to their bounds, docs/reliability.md):", "",
+            table(["unique long queries", "worker RSS MiB"],
+                  [[num(done), " / ".join(num(v, 1) for v in rss.values())] for done, rss in burst["rss_curve_mib"]]),
+            ""]
+
+
 # Plots ------------------------------------------------------------------------------------
 
 def plot_latency(engines: dict, path: Path) -> None:
@@ -654,6 +701,7 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
     engines, http = load(results, "engines"), load(results, "http")
     related, relevance = load(results, "related"), load(results, "relevance")
     replication = load(results, "replication")
+    abuse = load(results, "abuse")
     target = results / "benchmarks.md" if quick else REPO / "docs" / "benchmarks.md"
     img = target.parent / "img"
     img.mkdir(parents=True, exist_ok=True)
@@ -679,6 +727,8 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
         rows += http_targets(http)
     if replication:
         rows += replication_targets(replication)
+    if abuse:
+        rows += abuse_targets(abuse)
     out += ["## Targets", "", table(["target", "goal", "measured", ""], rows), ""]
     if engines:
         out += engines_section(engines, quick)
@@ -693,6 +743,8 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
         out += replication_section(replication, run)
     if relevance:
         out += relevance_section(relevance)
+    if abuse:
+        out += abuse_section(abuse, run)
     if engines or http:
         out += profiles_section(engines, http)
     out += ["## Reproducing", "",
@@ -704,6 +756,7 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
             "kindred-tantivy tantivy`",
             f"- HTTP: `{PY} bench/http.py`; related scale: `{PY} bench/related_scale.py --sizes 10000 30000 100000`; "
             f"replication: `{PY} bench/replication.py`",
+            f"- hostile queries: `{PY} bench/abuse.py` (`--engine tantivy` for the other engine)",
             "- relevance: the `kindred eval` commands above", ""]
     target.write_text("\n".join(out), encoding="utf-8")
     return target

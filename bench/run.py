@@ -6,7 +6,8 @@
 
 Stages run sequentially (the machine has 2 cores; nothing runs beside a measurement):
 relevance (`kindred eval`), engines (bench/engines.py), http (bench/http.py), related
-(bench/related_scale.py) and replication (bench/replication.py). Each writes its JSON under bench/results/ (git-ignored); the report
+(bench/related_scale.py), replication (bench/replication.py) and abuse (bench/abuse.py: hostile queries
+through HTTP). Each writes its JSON under bench/results/ (git-ignored); the report
 (bench/report.py) is then generated from those files, so it can be regenerated alone.
 """
 
@@ -30,7 +31,7 @@ import time
 
 from bench.common import PYTHON, REPO, RESULTS, clean_env, machine, read_json, write_json
 
-STAGES = ("relevance", "engines", "http", "related", "replication")
+STAGES = ("relevance", "engines", "http", "related", "replication", "abuse")
 RELATED_SIZES = {"full": ["10000", "30000", "100000"], "quick": ["1000", "3000"]}
 
 

@@ -1,9 +1,10 @@
 """The Indexer: full builds into new versions, and incremental upserts and deletes.
 
 A full build reads every source, analyzes each article once, writes the engine index,
-the store and the related table into `versions/.build-<name>/`, renames it complete,
-replays API writes that arrived meanwhile, and switches `current`. A build killed at
-any point leaves `current` on the previous version; its leftovers are removed by the next.
+the store and the related table into `versions/.build-<name>/`, replays API writes that
+arrived meanwhile, renames it complete and switches `current`. A build killed at any
+point leaves `current` on the previous version; its leftovers are removed by the next.
+Incremental writes go through indexer/writes.py, atomic across journal, engine and store.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -22,17 +24,19 @@ from typing import Callable, Iterable, Mapping, Sequence
 from tqdm import tqdm
 
 from indexer.journal import Journal
+from indexer.lexicon import article_words, spelling_min_df
 from indexer.locks import file_lock
 from indexer.related import (Neighbor, RelatedModel, RelatedPolicy, near_duplicates, pairwise_similarity,
                              recency_pools)
 from indexer.related_state import RelatedState
 from indexer.sources import Record, Rejected, Skipped, read_paths
 from indexer.sources.records import check_storable
+from indexer.writes import UpdateReport, VersionWriter, refused_as_storage_error
 from search import analysis
 from search.article import Article
 from search.config import Settings
-from search.engine import IndexDoc, create_engine, open_engine
-from search.store import RelatedEntry, Store
+from search.engine import IndexDoc, create_engine
+from search.store import STORE_FILE, RelatedEntry, Store
 from search.versions import BUILD_PREFIX, IndexNotFound, Layout, library_versions, read_manifest, write_manifest
 
 PROGRESS_MIN_ARTICLES = 300
@@ -62,27 +66,9 @@ class BuildReport:
             self.skipped_count += 1
 
 
-@dataclass
-class UpdateReport:
-    upserted: int = 0
-    deleted: int = 0
-    related_updated: int = 0
-
-
-def article_words(article: Article) -> set[str]:
-    """Distinct non-stop surface words of an article, for the lexicon."""
-    text = " ".join((article.title, article.summary, article.body, article.category, *article.tags))
-    return {w for w in analysis.words(text) if w not in analysis.STOP_WORDS}
-
-
 def _model_params(settings: Settings) -> dict[str, object]:
     return {"n_candidates": settings.related_k + 10, "min_df": 1, "max_df": "auto",
             "n_topics": settings.related_topics, "topic_weight": settings.related_topic_weight}
-
-
-def spelling_min_df(doc_count: int) -> int:
-    """Words rarer than this are not offered as corrections (typos in a big corpus are rare words)."""
-    return max(1, doc_count // 10_000)
 
 
 class Indexer:
@@ -92,7 +78,17 @@ class Indexer:
         self.settings = settings
         self.layout = Layout(settings.resolve(settings.index_dir))
         self.journal = Journal(self.layout.journal)
+        self.writer = VersionWriter(settings, self.layout, self.journal)
         self.progress = progress
+
+    def _write_lock(self) -> AbstractContextManager:
+        return file_lock(self.layout.write_lock, self.settings.write_timeout, "an index write")
+
+    def recover(self) -> int:
+        """Resolve writes a failure or a kill left pending (see indexer/writes.py); returns
+        how many. Every write and build does this first."""
+        with self._write_lock(), refused_as_storage_error("resolving an interrupted write"):
+            return self.writer.recover()
 
     # Full build ------------------------------------------------------------------------
 
@@ -104,25 +100,31 @@ class Indexer:
         self.layout.versions.mkdir(parents=True, exist_ok=True)
         with file_lock(self.layout.build_lock, 0, "an index build"):
             self._remove_abandoned_builds()
+            with self._write_lock(), refused_as_storage_error("resolving an interrupted write"):
+                self.writer.recover()
+                journal_seq = self.journal.last_seq()  # the build takes committed changes up to here
             name = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f") + "-" + uuid.uuid4().hex[:6]
             work = self.layout.versions / f"{BUILD_PREFIX}{name}"
             try:
-                report = self._build_into(work, name, paths, allow_empty, on_item)
-                final = self.layout.versions / name
-                os.replace(work, final)
+                with refused_as_storage_error("the build", "nothing was published, the current index is left serving"):
+                    report = self._build_into(work, name, paths, allow_empty, on_item, journal_seq)
+                    with self._write_lock():
+                        self.writer.recover()
+                        replay = self.journal.changes(after=journal_seq)
+                        if replay:  # API writes that arrived during the build
+                            self.writer.apply(work, [a for _, _, a in replay if a],
+                                              [i for _, i, a in replay if a is None], replay[-1][0])
+                        final = self.layout.versions / name
+                        os.replace(work, final)
+                        self.layout.switch_current(final)
             except BaseException:
                 shutil.rmtree(work, ignore_errors=True)
                 raise
-            with file_lock(self.layout.write_lock, self.settings.write_timeout, "an index write"):
-                replay = self.journal.changes_since(report.timings.pop("journal_seq"))
-                if replay:
-                    self._apply(final, [a for _, a in replay if a], [i for i, a in replay if a is None])
-                self.layout.switch_current(final)
             self._prune_versions()
         return report
 
     def _build_into(self, work: Path, name: str, paths: Sequence[Path], allow_empty: bool,
-                    on_item: Callable[[object], None] | None) -> BuildReport:
+                    on_item: Callable[[object], None] | None, journal_seq: int) -> BuildReport:
         timings: dict[str, float] = {}
         started = time.perf_counter()
         articles: dict[str, Article] = {}
@@ -134,8 +136,7 @@ class Indexer:
                 articles[item.article.id] = item.article
             else:
                 report.add(item)
-        timings["journal_seq"] = self.journal.last_seq()
-        for article_id, article in self.journal.changes_since(0):
+        for _, article_id, article in self.journal.changes(upto=journal_seq):
             if article is None:
                 articles.pop(article_id, None)
             else:
@@ -162,6 +163,7 @@ class Indexer:
 
         started = time.perf_counter()
         store = Store.create(work)
+        store.set_meta({"journal_seq": journal_seq})
         store.put_articles(articles.values())
         words = Counter(w for a in articles.values() for w in article_words(a))
         store.bulk_load_lexicon(((w, analysis.stem(w), df) for w, df in words.items()),
@@ -211,94 +213,25 @@ class Indexer:
     def upsert(self, articles: Sequence[Article]) -> UpdateReport:
         articles = list({a.id: a for a in articles}.values())
         check_storable(articles)  # InvalidArticle before anything is written
-        with file_lock(self.layout.write_lock, self.settings.write_timeout, "an index write"):
-            version = self.layout.current_dir()
-            self.journal.record_upserts(articles)
-            return self._apply(version, articles, [])
+        with self._write_lock():
+            with refused_as_storage_error("resolving an interrupted write"):
+                self.writer.recover()
+            return self.writer.write(self.layout.current_dir(), articles, [])
 
     def delete(self, ids: Sequence[str]) -> UpdateReport:
         ids = list(dict.fromkeys(ids))
-        with file_lock(self.layout.write_lock, self.settings.write_timeout, "an index write"):
+        with self._write_lock():
+            with refused_as_storage_error("resolving an interrupted write"):
+                self.writer.recover()
             version = self.layout.current_dir()
-            store = Store(version / "store.sqlite", readonly=False)
+            store = Store(version / STORE_FILE)
             try:
                 present = [i for i in ids if store.article(i) is not None]
             finally:
                 store.close()
             if not present:
                 return UpdateReport()
-            self.journal.record_deletes(present)
-            return self._apply(version, [], present)
-
-    def _apply(self, version: Path, upserts: Sequence[Article], deletes: Sequence[str]) -> UpdateReport:
-        manifest = read_manifest(version)
-        store = Store(version / "store.sqlite", readonly=False)
-        try:
-            previous = store.articles([a.id for a in upserts] + list(deletes))
-            docs = [IndexDoc.from_article(a, manifest["field_weights"]) for a in upserts]
-            # Store first: a hit the engine returns but the store lacks is skipped by readers.
-            store.put_articles(upserts)
-            engine = open_engine(manifest["engine"], version / "engine")
-            try:
-                if docs:
-                    engine.upsert(docs)
-                if deletes:
-                    engine.delete(deletes)
-            finally:
-                engine.close()
-            store.delete_articles(deletes)
-            self._update_lexicon(store, previous.values(), upserts)
-            changed = self._update_related(store, manifest, docs, deletes)
-            count = store.count()
-            store.set_meta({"generation": int(store.meta("generation", 0)) + 1})
-        finally:
-            store.close()
-        write_manifest(version, {**{k: v for k, v in manifest.items() if k not in ("format", "analyzer")},
-                                 "doc_count": count})
-        return UpdateReport(upserted=len(upserts), deleted=len(deletes), related_updated=changed)
-
-    @staticmethod
-    def _update_lexicon(store: Store, removed: Iterable[Article], added: Iterable[Article]) -> None:
-        delta: Counter[str] = Counter()
-        for article in removed:
-            delta.subtract(article_words(article))
-        for article in added:
-            delta.update(article_words(article))
-        store.add_word_counts({w: (analysis.stem(w), d) for w, d in delta.items() if d},
-                              spelling_min_df=spelling_min_df(store.count()))
-
-    def _update_related(self, store: Store, manifest: Mapping[str, object], docs: Sequence[IndexDoc],
-                        deletes: Sequence[str]) -> int:
-        state = RelatedState(store)
-        model = RelatedModel(**manifest["related"])
-        changed = state.update(docs, deletes, model) - set(deletes)
-        # Lists that merely showed a deleted article as a pin or a fallback change too.
-        for doc_id in deletes:
-            changed |= store.sources_listing(doc_id)
-        changed -= set(deletes)
-        if not changed:
-            return 0
-        candidates = state.candidates(changed)
-        needed = set(changed) | {n.id for row in candidates.values() for n in row}
-        policy = RelatedPolicy.from_settings(self.settings)
-        articles = store.articles(needed)
-        needed_pins = {p for a in articles.values() for p in a.related_pins} | {
-            p for src in changed for p in policy.pins.get(src, ())}
-        articles.update(store.articles(needed_pins - set(articles)))
-
-        def pool(category: str | None) -> list[Article]:
-            return store.recent(policy.k + len(changed) + 1, category)
-
-        # Diversity and copies compare candidates with each other, as a build would: their
-        # stored vectors, and their own candidates.
-        pairwise = state.pairwise(needed) if policy.diversity > 0 else None
-        copies = near_duplicates({**state.candidates(needed - set(candidates)), **candidates},
-                                 policy.duplicate_threshold)
-        store.put_related({
-            source: policy.blend(articles[source], candidates.get(source, []), articles, pool, pairwise, copies)
-            for source in changed if source in articles
-        })
-        return len(changed)
+            return self.writer.write(version, [], present)
 
     # Housekeeping -----------------------------------------------------------------------
 

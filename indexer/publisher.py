@@ -4,7 +4,8 @@ Versions are immutable once built, but upserts and deletes change the current on
 (a new write generation). What a replica pulls is therefore a snapshot of (version,
 generation): the version's files copied under the write lock, so that no upsert or switch is
 half-way through while they are copied, and kept until the state changes. The lock is held
-for the copy only (the store through SQLite's backup API); digests are computed after.
+for the copy only (the store through SQLite's backup API), after any write a kill left
+half-way is settled; digests are computed after.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import json
 import logging
 import os
 import shutil
-import sqlite3
 import tempfile
 from pathlib import Path
 
+from indexer.journal import Journal
 from indexer.locks import file_lock
+from indexer.writes import VersionWriter
 from search.config import Settings
 from search.replication import (DATA_DIR, LATEST_FILE, SNAPSHOT_FILE, Snapshot, describe, read_listing,
                                 write_json_atomically)
@@ -35,6 +37,7 @@ class Publisher:
     def __init__(self, settings: Settings):
         self.layout = Layout(settings.resolve(settings.index_dir))
         self.write_timeout = settings.write_timeout
+        self.writer = VersionWriter(settings, self.layout, Journal(self.layout.journal))
 
     def served_state(self) -> tuple[str, int] | None:
         """(version, generation) of what the primary serves now, or None before the first build."""
@@ -56,6 +59,7 @@ class Publisher:
         work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=self.layout.snapshots))
         try:
             with file_lock(self.layout.write_lock, self.write_timeout, "an index write"):
+                self.writer.recover()  # a write killed half-way is settled before it can be shipped
                 name = self.layout.current_name()
                 generation = _generation(self.layout.version_dir(name) / STORE_FILE)
                 _copy_version(self.layout.version_dir(name), work / DATA_DIR)
@@ -99,13 +103,8 @@ def _copy_version(version_dir: Path, target: Path) -> None:
     store_files = {STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm"}
     shutil.copytree(version_dir, target, ignore=lambda directory, names: [
         n for n in names if Path(directory) == version_dir and n in store_files])
-    # The store's committed pages may still sit in its write-ahead log: the backup API reads
-    # them through SQLite, and the copy leaves WAL mode to be one self-contained file.
-    source = sqlite3.connect(f"file:{version_dir / STORE_FILE}?mode=ro", uri=True)
-    copy = sqlite3.connect(target / STORE_FILE)
+    store = Store(version_dir / STORE_FILE)
     try:
-        source.backup(copy)
-        copy.execute("PRAGMA journal_mode=DELETE")
+        store.backup_to(target / STORE_FILE)
     finally:
-        copy.close()
-        source.close()
+        store.close()

@@ -91,6 +91,11 @@ class RelatedModel:
     TF-IDF rows use `saturated_tf` and the topics are an NMF of those rows with `n_topics`
     components. Candidates come from the TF-IDF neighbours (twice as many as kept), so
     topics re-order what the words found and never bring in an article sharing no word.
+
+    What `fit` learns: `vocabulary_` (term -> column), `terms_`, `idf_` and
+    `topic_components_` (None without topics): all `transform` needs, and all that is
+    stored (indexer/related_state.py) and loaded back for upserts. The fitted articles'
+    own vectors (`ids_`, `matrix_`, `topics_`) are what `neighbors` compares.
     """
 
     def __init__(self, n_candidates: int = 40, min_df: int | float = 1, max_df: float | str = "auto",
@@ -116,20 +121,29 @@ class RelatedModel:
     def fit(self, docs: Sequence[IndexDoc]) -> "RelatedModel":
         self.ids_ = [doc.id for doc in docs]
         terms = [doc.terms for doc in docs]
-        self.vectorizer_ = CountVectorizer(analyzer=_pre_analyzed, min_df=self.min_df,
-                                           max_df=self._max_df(len(docs)), dtype=np.float32)
+        vectorizer = CountVectorizer(analyzer=_pre_analyzed, min_df=self.min_df, max_df=self._max_df(len(docs)),
+                                     dtype=np.float32)
         try:
-            counts = self.vectorizer_.fit_transform(terms)
+            counts = vectorizer.fit_transform(terms)
         except ValueError:  # no term survives min_df/max_df (tiny or empty corpus)
-            self.vectorizer_ = CountVectorizer(analyzer=_pre_analyzed, dtype=np.float32)
-            counts = self.vectorizer_.fit_transform([t or ["\x00empty"] for t in terms])
+            vectorizer = CountVectorizer(analyzer=_pre_analyzed, dtype=np.float32)
+            counts = vectorizer.fit_transform([t or ["\x00empty"] for t in terms])
         counts = counts.tocsr()
-        self.terms_ = self.vectorizer_.get_feature_names_out()
+        self.vocabulary_ = dict(vectorizer.vocabulary_)
+        self.terms_ = vectorizer.get_feature_names_out()
         self.idf_ = smooth_idf(np.bincount(counts.indices, minlength=counts.shape[1]), counts.shape[0])
         self.matrix_ = tfidf_rows(counts, [len(t) for t in terms], self.idf_, self.tf_saturation)
         self.topic_components_ = self._fit_topics(self.matrix_)
-        self.topics_ = self.topic_vectors(self.matrix_)
+        self.topics_ = self._topic_vectors(self.matrix_)
         return self
+
+    def transform(self, docs: Sequence[IndexDoc]) -> tuple[sp.csr_matrix, np.ndarray | None]:
+        """Articles in the fitted vector space: their TF-IDF rows (the fitted vocabulary and
+        idf, weighed as `fit` weighs) and their topic weights (None without topics)."""
+        vectorizer = CountVectorizer(analyzer=_pre_analyzed, vocabulary=self.vocabulary_, dtype=np.float32)
+        counts = vectorizer.transform([doc.terms for doc in docs]).tocsr()
+        matrix = tfidf_rows(counts, [len(doc.terms) for doc in docs], self.idf_, self.tf_saturation)
+        return matrix, self._topic_vectors(matrix) if len(docs) else None
 
     def _fit_topics(self, matrix: sp.csr_matrix) -> np.ndarray | None:
         n = matrix.shape[0]
@@ -146,9 +160,9 @@ class RelatedModel:
             nmf.fit(sample)
         return nmf.components_.astype(np.float32)
 
-    def topic_vectors(self, matrix: sp.csr_matrix, components: np.ndarray | None = None) -> np.ndarray | None:
+    def _topic_vectors(self, matrix: sp.csr_matrix) -> np.ndarray | None:
         """Rows of TF-IDF -> L2-normalised topic weights (None when the model has no topics)."""
-        components = self.topic_components_ if components is None else components
+        components = self.topic_components_
         if components is None:
             return None
         with warnings.catch_warnings():

@@ -1,37 +1,24 @@
-"""The fitted related model, kept in the version's store so upserts need no refit.
+"""The fitted related model's persistence, so upserts need no refit.
 
-Tables (in store.sqlite, beside the lists readers see):
-  related_terms       term -> column, idf, surface word (for explanations)
-  related_topics      topic -> its NMF component over the columns (a float32 blob)
-  related_vectors     article id -> its TF-IDF row (column indices + weights as blobs) and
-                      its topic weights (a float32 blob; NULL when the model has no topics)
-  related_candidates  article id -> text neighbours [[id, similarity, [why...]], ...]
-
-An upserted article is vectorized against the fitted vocabulary; the articles it now
-beats take it into their candidates; each touched list is blended again.
+A build stores what `RelatedModel.fit` learned (vocabulary, idf, topic components), every
+article's vector and its text neighbours, through the version's Store (search/store.py
+owns the tables). An upsert loads the model back, maps the new articles into the stored
+vector space with `RelatedModel.transform`, lets the articles they now beat take them into
+their neighbours, and returns the ids whose lists must be blended again. All writes join
+the caller's store transaction.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from indexer.related import WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity, tfidf_rows
+from indexer.related import WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity
 from search.engine import IndexDoc
-from search.store import Store
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS related_terms (term TEXT PRIMARY KEY, col INTEGER NOT NULL, idf REAL NOT NULL,
-                                          surface TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS related_topics (topic INTEGER PRIMARY KEY, weights BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS related_vectors (id TEXT PRIMARY KEY, cols BLOB NOT NULL, weights BLOB NOT NULL,
-                                            topics BLOB) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS related_candidates (source TEXT PRIMARY KEY, items TEXT NOT NULL) WITHOUT ROWID;
-"""
+from search.store import Store, VectorRow
 
 
 def _encode(neighbors: Sequence[Neighbor]) -> str:
@@ -45,109 +32,46 @@ def _decode(items: str) -> list[Neighbor]:
 class RelatedState:
     def __init__(self, store: Store):
         self.store = store
-        store._conn.executescript(SCHEMA)
 
     # Full build -----------------------------------------------------------------------
 
     def save_model(self, model: RelatedModel, surface_of: Mapping[str, str],
                    candidates: Sequence[Sequence[Neighbor]]) -> None:
-        idf = model.idf_
-        matrix = model.matrix_
-        topics = model.topics_
-        with self.store.transaction() as conn:
-            conn.executemany(
-                "INSERT INTO related_terms (term, col, idf, surface) VALUES (?, ?, ?, ?)",
-                ((str(t), col, float(idf[col]), surface_of.get(str(t), str(t))) for col, t in enumerate(model.terms_)),
-            )
-            if model.topic_components_ is not None:
-                conn.executemany("INSERT INTO related_topics (topic, weights) VALUES (?, ?)",
-                                 enumerate(row.tobytes() for row in model.topic_components_))
-            conn.executemany(
-                "INSERT INTO related_vectors (id, cols, weights, topics) VALUES (?, ?, ?, ?)",
-                ((doc_id, *_vector_blobs(matrix, topics, row)) for row, doc_id in enumerate(model.ids_)),
-            )
-            conn.executemany(
-                "INSERT INTO related_candidates (source, items) VALUES (?, ?)",
-                ((doc_id, _encode(neighbors)) for doc_id, neighbors in zip(model.ids_, candidates)),
-            )
-            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('related_columns', ?)",
-                         (json.dumps(len(model.terms_)),))
+        with self.store.transaction():
+            self.store.put_related_model(
+                ((str(t), col, float(model.idf_[col]), surface_of.get(str(t), str(t)))
+                 for col, t in enumerate(model.terms_)),
+                () if model.topic_components_ is None else (row.tobytes() for row in model.topic_components_))
+            self.store.put_related_vectors(_vector_rows(model.ids_, model.matrix_, model.topics_))
+            self.store.put_related_candidates(
+                (doc_id, _encode(neighbors)) for doc_id, neighbors in zip(model.ids_, candidates))
+
+    def load_model(self, params: Mapping[str, object]) -> tuple[RelatedModel, dict[int, str]]:
+        """The stored fitted model (ready to `transform`) and each column's surface word."""
+        rows = sorted(self.store.related_terms(), key=lambda row: row[1])
+        model = RelatedModel(**params)
+        model.vocabulary_ = {term: col for term, col, _, _ in rows}
+        model.terms_ = np.array([term for term, _, _, _ in rows], dtype=object)
+        model.idf_ = np.array([idf for _, _, idf, _ in rows], dtype=np.float32)
+        topics = [np.frombuffer(blob, np.float32) for blob in self.store.related_topics()]
+        model.topic_components_ = np.vstack(topics).reshape(len(topics), len(rows)) if topics else None
+        return model, {col: surface for _, col, _, surface in rows}
 
     # Incremental ----------------------------------------------------------------------
 
-    def _vocabulary(self) -> tuple[dict[str, tuple[int, float]], dict[int, str], int]:
-        vocab: dict[str, tuple[int, float]] = {}
-        surface: dict[int, str] = {}
-        for term, col, idf, word in self.store._conn.execute("SELECT term, col, idf, surface FROM related_terms"):
-            vocab[term] = (col, idf)
-            surface[col] = word
-        columns = int(self.store.meta("related_columns", len(vocab)))
-        return vocab, surface, columns
-
-    def _topic_components(self, columns: int) -> np.ndarray | None:
-        rows = [np.frombuffer(w, np.float32) for _, w in
-                self.store._conn.execute("SELECT topic, weights FROM related_topics ORDER BY topic")]
-        return np.vstack(rows).reshape(len(rows), columns) if rows else None
-
-    @staticmethod
-    def vectorize(docs: Sequence[IndexDoc], vocab: Mapping[str, tuple[int, float]], columns: int,
-                  saturation: float) -> sp.csr_matrix:
-        """TF-IDF rows of `docs` with the fitted vocabulary and idf, as a build weighs them."""
-        counts = [Counter(t for t in doc.terms if t in vocab) for doc in docs]
-        idf = np.zeros(columns, np.float32)
-        for col, value in vocab.values():
-            idf[col] = value
-        return tfidf_rows(_rows_to_csr([{vocab[t][0]: n for t, n in c.items()} for c in counts], columns),
-                          [len(doc.terms) for doc in docs], idf, saturation)
-
-    def _all_vectors(self, columns: int, skip: set[str]) -> tuple[list[str], sp.csr_matrix, np.ndarray | None]:
-        """Every stored article but `skip`: ids, TF-IDF rows, topic rows (None without topics)."""
-        ids: list[str] = []
-        indptr = [0]
-        indices: list[np.ndarray] = []
-        data: list[np.ndarray] = []
-        topics: list[np.ndarray] = []
-        for doc_id, cols, weights, topic in self.store._conn.execute(
-                "SELECT id, cols, weights, topics FROM related_vectors"):
-            if doc_id in skip:
-                continue
-            ids.append(doc_id)
-            c = np.frombuffer(cols, dtype=np.int32)
-            indices.append(c)
-            data.append(np.frombuffer(weights, dtype=np.float32))
-            indptr.append(indptr[-1] + len(c))
-            if topic is not None:
-                topics.append(np.frombuffer(topic, dtype=np.float32))
-        matrix = sp.csr_matrix(
-            (np.concatenate(data) if data else np.zeros(0, np.float32),
-             np.concatenate(indices) if indices else np.zeros(0, np.int32),
-             np.array(indptr)),
-            shape=(len(ids), columns),
-        )
-        return ids, matrix, (np.vstack(topics) if topics and len(topics) == len(ids) else None)
-
     def candidates(self, ids: Iterable[str]) -> dict[str, list[Neighbor]]:
-        ids = list(ids)
-        found: dict[str, list[Neighbor]] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for source, items in self.store._conn.execute(
-                f"SELECT source, items FROM related_candidates WHERE source IN ({marks})", chunk
-            ):
-                found[source] = _decode(items)
-        return found
+        return {source: _decode(items) for source, items in self.store.related_candidates(ids).items()}
 
-    def update(self, docs: Sequence[IndexDoc], deleted: Sequence[str], model: RelatedModel) -> set[str]:
+    def update(self, docs: Sequence[IndexDoc], deleted: Sequence[str], params: Mapping[str, object]) -> set[str]:
         """Fold upserts and deletes into the candidates; returns the ids whose lists changed."""
-        vocab, surface, columns = self._vocabulary()
+        model, surface = self.load_model(params)
+        columns = len(model.vocabulary_)
         changed_ids = {d.id for d in docs} | set(deleted)
         # Old vectors of changed articles: whoever had them as neighbours must be revisited.
-        _, old = self._vectors_of(changed_ids, columns)
-        others, matrix, topics = self._all_vectors(columns, skip=changed_ids)
-        new_matrix = self.vectorize(docs, vocab, columns, model.tf_saturation)
-        components = self._topic_components(columns)
-        new_topics = model.topic_vectors(new_matrix, components) if docs and components is not None else None
+        _, old, _ = _matrix(self.store.related_vectors(changed_ids), columns)
+        others, matrix, topics = _matrix((row for row in self.store.related_vectors() if row[0] not in changed_ids),
+                                         columns)
+        new_matrix, new_topics = model.transform(docs)
 
         touched: set[str] = set()
         if old.shape[0]:
@@ -179,51 +103,48 @@ class RelatedState:
                 for i in order if sims[i] > 0
             ]
 
-        with self.store.transaction() as conn:
-            for doc_id in deleted:
-                conn.execute("DELETE FROM related_vectors WHERE id = ?", (doc_id,))
-                conn.execute("DELETE FROM related_candidates WHERE source = ?", (doc_id,))
-            conn.executemany("INSERT OR REPLACE INTO related_vectors (id, cols, weights, topics) VALUES (?, ?, ?, ?)",
-                             [(doc.id, *_vector_blobs(new_matrix, new_topics, j)) for j, doc in enumerate(docs)])
-            conn.executemany("INSERT OR REPLACE INTO related_candidates (source, items) VALUES (?, ?)",
-                             [(source, _encode(neighbors)) for source, neighbors in affected.items()])
+        with self.store.transaction():
+            self.store.delete_related_model_rows(deleted)
+            self.store.put_related_vectors(_vector_rows([doc.id for doc in docs], new_matrix, new_topics))
+            self.store.put_related_candidates((source, _encode(neighbors)) for source, neighbors in affected.items())
         return set(affected) | touched
 
     def pairwise(self, ids: Iterable[str]) -> Callable[[str, str], float]:
         """Similarity between any two of `ids` from their stored vectors."""
-        _, _, columns = self._vocabulary()
-        found, matrix = self._vectors_of(ids, columns)
+        found, matrix, _ = _matrix(self.store.related_vectors(ids), len(self.store.related_terms()))
         return pairwise_similarity(found, matrix)
 
-    def _vectors_of(self, ids: Iterable[str], columns: int) -> tuple[list[str], sp.csr_matrix]:
-        rows: list[dict[int, float]] = []
-        found: list[str] = []
-        for doc_id in ids:
-            row = self.store._conn.execute("SELECT cols, weights FROM related_vectors WHERE id = ?", (doc_id,)).fetchone()
-            if row:
-                found.append(doc_id)
-                rows.append(dict(zip(np.frombuffer(row[0], np.int32).tolist(), np.frombuffer(row[1], np.float32).tolist())))
-        return found, _rows_to_csr(rows, columns)
+
+def _vector_rows(ids: Sequence[str], matrix: sp.csr_matrix, topics: np.ndarray | None) -> Iterable[VectorRow]:
+    """related_vectors rows: each TF-IDF row's columns and weights, and its topic weights."""
+    for row, doc_id in enumerate(ids):
+        span = slice(matrix.indptr[row], matrix.indptr[row + 1])
+        yield (doc_id, matrix.indices[span].astype(np.int32).tobytes(), matrix.data[span].astype(np.float32).tobytes(),
+               None if topics is None else topics[row].tobytes())
 
 
-def _vector_blobs(matrix: sp.csr_matrix, topics: np.ndarray | None, row: int) -> tuple[bytes, bytes, bytes | None]:
-    """A related_vectors row: the TF-IDF row's columns and weights, and its topic weights."""
-    span = slice(matrix.indptr[row], matrix.indptr[row + 1])
-    return (matrix.indices[span].astype(np.int32).tobytes(), matrix.data[span].astype(np.float32).tobytes(),
-            None if topics is None else topics[row].tobytes())
-
-
-def _rows_to_csr(rows: Sequence[Mapping[int, float]], columns: int) -> sp.csr_matrix:
+def _matrix(rows: Iterable[VectorRow], columns: int) -> tuple[list[str], sp.csr_matrix, np.ndarray | None]:
+    """Stored vectors as ids, TF-IDF rows and topic rows (None when any lacks topics)."""
+    ids: list[str] = []
     indptr = [0]
-    indices: list[int] = []
-    data: list[float] = []
-    for row in rows:
-        for col in sorted(row):
-            indices.append(col)
-            data.append(row[col])
-        indptr.append(len(indices))
-    return sp.csr_matrix((np.array(data, np.float32), np.array(indices, np.int32), np.array(indptr)),
-                         shape=(len(rows), columns))
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    topics: list[np.ndarray] = []
+    for doc_id, cols, weights, topic in rows:
+        ids.append(doc_id)
+        c = np.frombuffer(cols, dtype=np.int32)
+        indices.append(c)
+        data.append(np.frombuffer(weights, dtype=np.float32))
+        indptr.append(indptr[-1] + len(c))
+        if topic is not None:
+            topics.append(np.frombuffer(topic, dtype=np.float32))
+    matrix = sp.csr_matrix(
+        (np.concatenate(data) if data else np.zeros(0, np.float32),
+         np.concatenate(indices) if indices else np.zeros(0, np.int32),
+         np.array(indptr)),
+        shape=(len(ids), columns),
+    )
+    return ids, matrix, (np.vstack(topics) if topics and len(topics) == len(ids) else None)
 
 
 def _why(a: sp.csr_matrix, b: sp.csr_matrix, surface: Mapping[int, str]) -> tuple[str, ...]:

@@ -16,13 +16,16 @@ import click
 
 from indexer.build import BuildError, Indexer
 from indexer.locks import IndexBusy
+from indexer.storage import StorageError
 from indexer.sources import Record, Rejected, read_paths
 from search.article import InvalidArticle
 from search.config import ConfigError, Settings, find_config_file, load_settings, reference_markdown, setting_fields
+from search.deadline import SearchTimeout
 from search.service import QueryError, SearchRequest, SearchService
-from search.versions import IncompatibleIndex, IndexNotFound
+from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
 
-DOMAIN_ERRORS = (BuildError, IndexBusy, IndexNotFound, IncompatibleIndex, QueryError, InvalidArticle, ConfigError)
+DOMAIN_ERRORS = (BuildError, IndexBusy, IndexNotFound, IncompatibleIndex, QueryError, InvalidArticle, ConfigError,
+                 StorageError, SearchTimeout, BrokenIndex)
 MAX_LISTED_REJECTIONS = 50
 log = logging.getLogger("kindred")
 
@@ -194,6 +197,30 @@ def reindex(ctx, index_dir):
     click.echo(f"indexed {report.indexed} articles into version {report.version} ({report.rejected_count} rejected)")
     if report.rejected_count:
         ctx.exit(1)
+
+
+@main.command()
+@index_dir_option
+@click.option("--repair", is_flag=True,
+              help="First resolve writes a failure or a kill left pending, as the next write or build would.")
+@click.pass_context
+@domain_errors
+def check(ctx, index_dir, repair):
+    """Check that the current index's store, engine and manifest and the journal agree.
+
+    Prints each disagreement and exits with status 1 when there is any."""
+    from indexer.check import check_index
+
+    settings = _settings(ctx, index_dir=index_dir)
+    if repair:
+        click.echo(f"resolved {Indexer(settings).recover()} interrupted writes")
+    report = check_index(settings)
+    for problem in report.problems:
+        click.echo(problem)
+    if report.problems:
+        count = len(report.problems)
+        raise click.ClickException(f"{count} problem{'s' if count != 1 else ''} in version {report.version}")
+    click.echo(f"ok: version {report.version}, {report.articles} articles; store, engine, manifest and journal agree")
 
 
 @main.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+from functools import lru_cache
 from importlib import resources
 from typing import NamedTuple
 
@@ -39,9 +40,12 @@ class _LinearRegexpTokenizer(RegexpTokenizer):
 
 _tokenizer = _LinearRegexpTokenizer(TOKEN_PATTERN)
 _stemmer = SnowballStemmer(STEMMER_LANGUAGE)
-# Unbounded on purpose: a site's vocabulary is finite, and stemming is the costly step.
-_stem_cache: dict[str, str] = {}
-_surface_cache: dict[str, str] = {}
+# Stemming and folding are the costly steps and words repeat (Zipf), so each word's result
+# is kept, in C-speed LRU caches: bounded, because a serving worker meets every word any
+# reader types. Only words up to CACHED_WORD_CHARS are kept; a longer one (rare, and each
+# entry would hold it) is worked out each time.
+WORDS_CACHED = 2**16
+CACHED_WORD_CHARS = 40
 
 
 def _load_stop_words() -> frozenset[str]:
@@ -62,21 +66,32 @@ class Token(NamedTuple):
 
 
 _NON_ASCII_RUN = re.compile(r"[^\x00-\x7f]+")
-_fold_cache: dict[str, str] = {}
+
+
+def _fold_text(run: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", run)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _cached_per_word(compute):
+    """`compute` with its results for words of up to CACHED_WORD_CHARS kept (LRU)."""
+    cached = lru_cache(maxsize=WORDS_CACHED)(compute)
+
+    def lookup(word: str) -> str:
+        return cached(word) if len(word) <= CACHED_WORD_CHARS else compute(word)
+
+    lookup.cache_info = cached.cache_info
+    return lookup
+
+
+_fold_cached = _cached_per_word(_fold_text)
 
 
 def _fold_run(match: re.Match[str]) -> str:
     # Folding each run of non-ASCII characters alone gives what folding the whole text
     # gives (NFKD decomposes character by character and every combining mark is dropped),
     # and mostly-ASCII bodies then cost one C-speed scan.
-    run = match.group()
-    folded = _fold_cache.get(run)
-    if folded is None:
-        decomposed = unicodedata.normalize("NFKD", run)
-        folded = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-        if len(_fold_cache) < 100_000:
-            _fold_cache[run] = folded
-    return folded
+    return _fold_cached(match.group())
 
 
 def fold(text: str) -> str:
@@ -86,25 +101,39 @@ def fold(text: str) -> str:
     return _NON_ASCII_RUN.sub(_fold_run, text)
 
 
-def surface_form(word: str) -> str:
-    """Lower-case, fold, drop a possessive 's and inner apostrophes: "Ketamine's" -> 'ketamine'."""
-    cached = _surface_cache.get(word)
-    if cached is not None:
-        return cached
+def _surface_form(word: str) -> str:
     form = fold(word.lower()).replace("\u2019", "'")
     if form.endswith("'s"):
         form = form[:-2]
-    form = form.replace("'", "")
-    if len(_surface_cache) < 2_000_000:
-        _surface_cache[word] = form
-    return form
+    return form.replace("'", "")
+
+
+def _analyzed(word: str) -> tuple[str, str]:
+    """(surface form, term) of a word as written; the term is '' for a stop word."""
+    surface = _surface_form(word)
+    return surface, (_stemmer.stem(surface) if surface and surface not in STOP_WORDS else "")
+
+
+# The hot loops below call the C cache directly and test the length inline: a Python
+# wrapper per token would cost as much again as the cache saves.
+_analyzed_cached = lru_cache(maxsize=WORDS_CACHED)(_analyzed)
+_stem_cached = _cached_per_word(_stemmer.stem)
+
+
+def surface_form(word: str) -> str:
+    """Lower-case, fold, drop a possessive 's and inner apostrophes: "Ketamine's" -> 'ketamine'."""
+    return (_analyzed_cached(word) if len(word) <= CACHED_WORD_CHARS else _analyzed(word))[0]
 
 
 def stem(surface: str) -> str:
-    cached = _stem_cache.get(surface)
-    if cached is None:
-        cached = _stem_cache[surface] = _stemmer.stem(surface)
-    return cached
+    """The Snowball stem of a surface word."""
+    return _stem_cached(surface)
+
+
+def caches() -> dict[str, object]:
+    """The word caches' statistics (functools' cache_info: hits, misses, maxsize, currsize)."""
+    return {"fold": _fold_cached.cache_info(), "analyzed": _analyzed_cached.cache_info(),
+            "stem": _stem_cached.cache_info()}
 
 
 def is_stop_word(surface: str) -> bool:
@@ -116,11 +145,11 @@ def tokens(text: str) -> list[Token]:
     out: list[Token] = []
     position = 0
     for start, end in _tokenizer.span_tokenize(text):
-        surface = surface_form(text[start:end])
-        if not surface or surface in STOP_WORDS:
-            continue
-        out.append(Token(stem(surface), surface, position, start, end))
-        position += 1
+        word = text[start:end]
+        surface, term = _analyzed_cached(word) if len(word) <= CACHED_WORD_CHARS else _analyzed(word)
+        if term:
+            out.append(Token(term, surface, position, start, end))
+            position += 1
     return out
 
 
@@ -128,9 +157,9 @@ def analyze(text: str) -> list[str]:
     """The terms of a text, in order: what the index, the query and TF-IDF all see."""
     terms: list[str] = []
     for word in _tokenizer.tokenize(text):
-        surface = surface_form(word)
-        if surface and surface not in STOP_WORDS:
-            terms.append(stem(surface))
+        term = (_analyzed_cached(word) if len(word) <= CACHED_WORD_CHARS else _analyzed(word))[1]
+        if term:
+            terms.append(term)
     return terms
 
 

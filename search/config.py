@@ -57,6 +57,15 @@ class Settings:
     search_max_postings: int = _setting(60_000, "Long questions keep their rarest words first and drop common ones "
                                                 "once their postings (document frequencies) add up to this: the cost "
                                                 "of a query grows with it.")
+    search_max_phrases: int = _setting(10, "Quoted phrases one query may have; more get HTTP 400.")
+    search_max_exclusions: int = _setting(10, "Excluded words and phrases (`-word`, `-\"a phrase\"`) one query may "
+                                              "have; more get HTTP 400.")
+    search_spelling_max_words: int = _setting(8, "Words of one query checked for misspellings; the others are "
+                                                 "searched as typed.")
+    search_spelling_max_candidates: int = _setting(100, "Known words (the most common first) weighed as corrections "
+                                                        "of one misspelt word.")
+    search_timeout: float = _setting(2.0, "Seconds one search may run; past it the search stops and answers "
+                                          "HTTP 503.")
     search_synonym_weight: float = _setting(0.9, "Weight of a synonym relative to the reader's own word.")
     search_feedback_docs: int = _setting(5, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
     search_feedback_terms: int = _setting(20, "Pseudo-relevance feedback: words added to the query.")
@@ -248,9 +257,11 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("field_weights must be whole numbers from 0 to 10")
     if not 0 <= settings.search_feedback_weight < 1:
         raise ConfigError("search_feedback_weight must be at least 0 and below 1")
-    for name in ("search_max_terms", "related_k", "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers", "keep_versions"):
+    for name in ("search_max_terms", "search_max_phrases", "search_spelling_max_candidates", "related_k", "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers", "keep_versions"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
+    if settings.search_timeout <= 0:
+        raise ConfigError("search_timeout must be above 0 seconds")
     if settings.search_page_size > settings.search_max_page_size:
         raise ConfigError("search_page_size cannot exceed search_max_page_size")
     if not 0 <= settings.related_topic_weight <= 1:

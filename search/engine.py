@@ -15,6 +15,7 @@ from typing import Iterable, Literal, Protocol, Sequence
 
 from search import analysis
 from search.article import Article
+from search.deadline import Deadline
 
 # How much each part of an article counts, as a repeat count: a title word counts like
 # three body words. One weighted `content` field is BM25F's weighted term frequency in a
@@ -164,7 +165,8 @@ class Engine(Protocol):
     def delete(self, ids: Sequence[str]) -> None:
         """Remove documents by id and commit; unknown ids are ignored."""
 
-    def search(self, query: EngineQuery) -> EngineResults: ...
+    def search(self, query: EngineQuery, deadline: Deadline | None = None) -> EngineResults:
+        """Raises SearchTimeout once `deadline` has passed (checked as often as the engine can)."""
 
     def rescore(self, concepts: Sequence[Concept], ids: Sequence[str]) -> dict[str, float]:
         """What the given concepts (scored as `should` clauses) add to each given document;
@@ -174,6 +176,9 @@ class Engine(Protocol):
         """Documents containing the analyzed term in any text field (upper bound is fine)."""
 
     def doc_count(self) -> int: ...
+
+    def ids(self) -> set[str]:
+        """Every live document's id (reads them all: for consistency checks)."""
 
     def refresh(self) -> None:
         """See the latest commit (cheap when nothing changed)."""

@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from search import analysis
+from search.caches import MISSING, BoundedCache
+from search.deadline import Deadline, check
 from search.engine import Alternative, Concept, EngineQuery, PhraseQuery, TermQuery, bm25_idf
 from search.query import ParsedQuery
-from search.spelling import Correction, correct
+from search.spelling import Correction, checkable, correct
 from search.synonyms import Synonyms
 
 PREFIX_EXPANSIONS = 30
 # Short queries get misspellings replaced; in a long question one unknown word is better
 # left alone ("remote stations" must not become "remote nations"), only suggested.
 AUTO_CORRECT_MAX_WORDS = 3
-# Words whose spelling verdict is kept per index state (a site's query vocabulary is small).
-CORRECTIONS_CACHED = 50_000
 
 
 class Vocabulary(Protocol):
@@ -28,16 +28,24 @@ class Vocabulary(Protocol):
 
     def word_frequency(self, word: str) -> int: ...
 
-    def spelling_candidates(self, word: str, distance: int = 2) -> list[tuple[str, int]]: ...
+    def spelling_candidates(self, word: str, distance: int, limit: int) -> list[tuple[str, int]]: ...
 
     def words_with_prefix(self, prefix: str, limit: int) -> list[tuple[str, str, int]]: ...
 
 
 @dataclass(frozen=True)
 class Tuning:
-    synonym_weight: float = 0.9  # an expansion counts a little less than the reader's own word
-    max_terms: int = 32  # long questions keep their most discriminative terms...
-    max_postings: int = 1_000_000  # ...and only as many common ones as this budget of postings allows
+    synonym_weight: float  # an expansion counts a little less than the reader's own word
+    max_terms: int  # long questions keep their most discriminative terms...
+    max_postings: int  # ...and only as many common ones as this budget of postings allows
+    spelling_max_words: int  # words of one query looked up for spelling
+    spelling_max_candidates: int  # known words weighed as corrections of one word
+
+    @classmethod
+    def from_settings(cls, settings) -> "Tuning":
+        return cls(synonym_weight=settings.search_synonym_weight, max_terms=settings.search_max_terms,
+                   max_postings=settings.search_max_postings, spelling_max_words=settings.search_spelling_max_words,
+                   spelling_max_candidates=settings.search_spelling_max_candidates)
 
 
 @dataclass(frozen=True)
@@ -66,7 +74,7 @@ def _replace_words(text: str, corrections: list[Correction]) -> str:
 
 class Planner:
     def __init__(self, synonyms: Synonyms, vocabulary: Vocabulary, doc_frequency: Callable[[str], int],
-                 doc_count: int, tuning: Tuning = Tuning(), corrections: dict[str, Correction | None] | None = None):
+                 doc_count: int, tuning: Tuning, corrections: BoundedCache):
         """`corrections`: a cache of spelling results for this vocabulary, kept by the caller
         as long as the vocabulary stays the same."""
         self.synonyms = synonyms
@@ -74,18 +82,21 @@ class Planner:
         self.doc_frequency = doc_frequency
         self.doc_count = max(doc_count, 1)
         self.tuning = tuning
-        self._corrections = {} if corrections is None else corrections
+        self._corrections = corrections
 
     def plan(self, text: str, parsed: ParsedQuery, *, sort: str = "relevance", offset: int = 0, limit: int = 10,
-             facets: bool = False, spelling: bool = True, suggest: bool = True) -> Plan:
+             facets: bool = False, spelling: bool = True, suggest: bool = True,
+             deadline: Deadline | None = None) -> Plan:
         """`spelling`: correct misspelt words of short queries (and suggest for any query,
-        unless `suggest` is False: ranking alone needs no "did you mean")."""
+        unless `suggest` is False: ranking alone needs no "did you mean"); only the first
+        `spelling_max_words` words are looked up."""
         surfaces = [w for raw in parsed.words for w in analysis.words(raw) if not analysis.is_stop_word(w)]
         automatic: list[Correction] = []
         suggested: list[Correction] = []
         short = len(surfaces) <= AUTO_CORRECT_MAX_WORDS
         if spelling and (short or suggest):
-            for index, word in enumerate(surfaces):
+            for index, word in enumerate(surfaces[: self.tuning.spelling_max_words]):
+                check(deadline)
                 found = self._correct(word)
                 if found and found.automatic and short:
                     surfaces[index] = found.replacement
@@ -119,12 +130,16 @@ class Planner:
         )
 
     def _correct(self, word: str) -> Correction | None:
-        if word in self._corrections:
-            return self._corrections[word]
-        found = correct(word, self.vocabulary.word_frequency, self.vocabulary.spelling_candidates, self._term_known)
-        if len(self._corrections) < CORRECTIONS_CACHED:
-            self._corrections[word] = found
+        if not checkable(word):
+            return None  # not cached: the verdict costs nothing
+        found = self._corrections.get(word, MISSING)
+        if found is MISSING:
+            found = correct(word, self.vocabulary.word_frequency, self._candidates, self._term_known)
+            self._corrections.put(word, found)
         return found
+
+    def _candidates(self, word: str, distance: int) -> list[tuple[str, int]]:
+        return self.vocabulary.spelling_candidates(word, distance, self.tuning.spelling_max_candidates)
 
     def _term_known(self, term: str) -> bool:
         return self.doc_frequency(term) > 0

@@ -9,10 +9,11 @@ cached per index state, so a change never serves stale results.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
@@ -20,25 +21,33 @@ from typing import Any, Sequence
 from search.article import Article, reading_text, slugify
 from search.config import Settings
 from search import analysis, feedback
+from search.caches import BoundedCache
+from search.deadline import Deadline, check
 from search.engine import Engine, EngineHit, EngineQuery, EngineResults, IndexDoc, Ranking, bm25_idf, open_engine
 from search.highlight import Highlighter
 from search.planner import Plan, Planner, Tuning
 from search.query import ParsedQuery, clean, parse
-from search.spelling import Correction
 from search.rules import Banner, Rules
 from search.store import STORE_FILE, RelatedEntry, Store
 from search.synonyms import Synonyms
 from search.teaser import teaser
-from search.versions import Layout, read_manifest
+from search.versions import BrokenIndex, Layout, naming_broken_part, read_manifest
 
 log = logging.getLogger(__name__)
 
 FEW_RESULTS = 3  # below this, a "did you mean" correction is searched automatically
 FEEDBACK_POOL = 50  # pseudo-relevance feedback re-ranks this many first-pass results
-TERM_COUNTS_CACHED = 2048  # articles whose analyzed terms feedback keeps at hand
-DOC_FREQUENCIES_CACHED = 200_000
+# What the open version works out on demand is kept within these bounds (entries; for
+# feedback's article terms, distinct terms summed over the articles kept).
+CORRECTIONS_CACHED = 20_000
+DOC_FREQUENCIES_CACHED = 50_000
+TERM_COUNTS_CACHED = 200_000
+# A longer term's document frequency is looked up each time: a cheap look-up, while caching
+# it could hold a kilobyte per entry.
+LONGEST_CACHED_TERM = 64
 SUGGEST_LIMIT = 8
 CONFIG_CHECK_SECONDS = 1.0
+BROKEN_RETRY_SECONDS = 1.0  # a version that failed to open is tried again after this
 
 
 class QueryError(ValueError):
@@ -121,35 +130,6 @@ class Suggestion:
     url: str | None = None
 
 
-class _LRU:
-    """A bounded mapping that drops the least recently used entry first; thread-safe."""
-
-    def __init__(self, size: int):
-        self.size = size
-        self._items: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def put(self, key: Any, value: Any) -> None:
-        if self.size <= 0:
-            return
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
 class _Snapshot:
     """One open index version at one data_version: engine, store and derived state."""
 
@@ -157,30 +137,40 @@ class _Snapshot:
         self.name = name
         self.manifest = read_manifest(path)
         self.store = Store(path / STORE_FILE)
-        self.engine: Engine = open_engine(self.manifest["engine"], path / "engine", Ranking.from_settings(settings))
-        self.data_version = self.store.data_version()
-        self.generation = int(self.store.meta("generation", 0))
-        self.labels = self.store.labels()
+        try:
+            with naming_broken_part(path / STORE_FILE):  # these read every table readers use
+                self.data_version = self.store.data_version()
+                self.generation = int(self.store.meta("generation", 0))
+                self.labels = self.store.labels()
+            with naming_broken_part(path / "engine"):
+                self.engine: Engine = open_engine(self.manifest["engine"], path / "engine",
+                                                  Ranking.from_settings(settings))
+        except BrokenIndex:
+            self.store.close()
+            raise
         self._clear_derived()
 
     def _clear_derived(self) -> None:
         # Worked out from this state of the index on demand, kept until it changes.
-        self.corrections: dict[str, Correction | None] = {}
-        self.term_counts = _LRU(TERM_COUNTS_CACHED)
-        self._doc_frequencies: dict[str, int] = {}
+        self.corrections = BoundedCache(CORRECTIONS_CACHED)
+        self.term_counts = BoundedCache(TERM_COUNTS_CACHED, getsizeof=len)
+        self.doc_frequencies = BoundedCache(DOC_FREQUENCIES_CACHED)
 
     def doc_frequency(self, term: str) -> int:
-        found = self._doc_frequencies.get(term)
+        if len(term) > LONGEST_CACHED_TERM:
+            return self.engine.doc_frequency(term)
+        found = self.doc_frequencies.get(term)
         if found is None:
             found = self.engine.doc_frequency(term)
-            if len(self._doc_frequencies) < DOC_FREQUENCIES_CACHED:
-                self._doc_frequencies[term] = found
+            self.doc_frequencies.put(term, found)
         return found
 
-    def article_term_counts(self, ids: Sequence[str], weights: dict[str, int]) -> dict[str, Counter[str]]:
+    def article_term_counts(self, ids: Sequence[str], weights: dict[str, int],
+                            deadline: Deadline | None = None) -> dict[str, Counter[str]]:
         """Weighted term counts of articles (for feedback), analyzed once per index state."""
         found = {doc_id: counts for doc_id in ids if (counts := self.term_counts.get(doc_id)) is not None}
         for article in self.store.articles(i for i in ids if i not in found).values():
+            check(deadline)
             found[article.id] = IndexDoc.from_article(article, weights).term_counts()
             self.term_counts.put(article.id, found[article.id])
         return found
@@ -245,10 +235,11 @@ class SearchService:
         self._lock = threading.RLock()
         self._snapshot: _Snapshot | None = None
         self._retired: _Snapshot | None = None  # closed on the next switch, after in-flight requests
+        self._broken: tuple[str | None, float, str] | None = None  # (version, when, why) it failed to open
         self._synonyms = _Watched(settings.resolve(settings.synonyms), Synonyms.load)
         self._rules = _Watched(settings.resolve(settings.rules), Rules.load)
         # Search responses and related lists of the open version.
-        self._cache = _LRU(settings.search_cache_size)
+        self._cache = BoundedCache(settings.search_cache_size)
 
     # Index state -------------------------------------------------------------------------
 
@@ -257,7 +248,7 @@ class SearchService:
         with self._lock:
             snap = self._snapshot
             if snap is None or snap.name != name:
-                fresh = _Snapshot(name, self.layout.version_dir(name), self.settings)
+                fresh = self._open(name)
                 if self._retired is not None:
                     self._retired.close()
                 self._retired, self._snapshot = snap, fresh
@@ -266,6 +257,21 @@ class SearchService:
             if snap.refresh():
                 self._cache.clear()
             return snap
+
+    def _open(self, name: str | None) -> _Snapshot:
+        """Open a version; one that is broken is answered as such, and tried again after
+        BROKEN_RETRY_SECONDS (a request must not pay for reading it each time)."""
+        broken = self._broken
+        if broken and broken[0] == name and time.monotonic() - broken[1] < BROKEN_RETRY_SECONDS:
+            raise BrokenIndex(broken[2])
+        try:
+            fresh = _Snapshot(name, self.layout.version_dir(name), self.settings)
+        except BrokenIndex as exc:
+            log.error("%s", exc)
+            self._broken = (name, time.monotonic(), str(exc))
+            raise
+        self._broken = None
+        return fresh
 
     def version(self) -> str:
         return self._current().name
@@ -284,6 +290,16 @@ class SearchService:
             "doc_count": snap.store.count(),
             "built": snap.manifest.get("created"),
         }
+
+    def cache_usage(self) -> dict[str, tuple[int, int]]:
+        """(size, bound) of every cache a query can fill, for this process: entries, or
+        distinct terms for feedback's article terms."""
+        snap = self._current()
+        caches = {"responses": self._cache, "corrections": snap.corrections,
+                  "doc_frequencies": snap.doc_frequencies, "article_terms": snap.term_counts}
+        usage = {name: (cache.currsize, cache.maxsize) for name, cache in caches.items()}
+        usage.update({f"words.{name}": (info.currsize, info.maxsize) for name, info in analysis.caches().items()})
+        return usage
 
     def close(self) -> None:
         with self._lock:
@@ -305,9 +321,17 @@ class SearchService:
         if request.sort not in ("relevance", "date"):
             raise QueryError("sort must be 'relevance' or 'date'")
 
+    def _check_budget(self, parsed: ParsedQuery) -> None:
+        s = self.settings
+        if len(parsed.phrases) > s.search_max_phrases:
+            raise QueryError(f"a query may have at most {s.search_max_phrases} quoted phrases")
+        if len(parsed.excluded) > s.search_max_exclusions:
+            raise QueryError(f"a query may exclude at most {s.search_max_exclusions} words or phrases")
+
     def search(self, request: SearchRequest) -> SearchResponse:
         self._validate(request)
         started = time.perf_counter()
+        deadline = Deadline.after(self.settings.search_timeout)
         snap = self._current()
         text = clean(request.q)
         parsed = parse(text)
@@ -317,24 +341,25 @@ class SearchService:
             categories=tuple(dict.fromkeys(parsed.categories + tuple(slugify(c) for c in request.categories))),
             tags=tuple(dict.fromkeys(parsed.tags + tuple(slugify(t) for t in request.tags))),
         )
+        self._check_budget(parsed)
         if not parsed.has_terms and not (parsed.categories or parsed.tags):
             return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
                                   version=snap.name)
-        key = (snap.name, snap.data_version, parsed, request.sort, request.page, request.per_page,
+        # A digest of the parsed query, not its tuples of words: a long question's key took 9 KB.
+        digest = hashlib.blake2b(repr(parsed).encode(), digest_size=16).digest()
+        key = (snap.name, snap.data_version, digest, request.sort, request.page, request.per_page,
                request.exact, request.facets)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        response = self._search(snap, text, parsed, request)
+        response = self._search(snap, text, parsed, request, deadline)
         response = replace(response, took_ms=round((time.perf_counter() - started) * 1000, 2))
         self._cache.put(key, response)
         return response
 
     def _planner(self, snap: _Snapshot) -> Planner:
-        tuning = Tuning(synonym_weight=self.settings.search_synonym_weight, max_terms=self.settings.search_max_terms,
-                        max_postings=self.settings.search_max_postings)
-        return Planner(self._synonyms.get(), snap.store, snap.doc_frequency, snap.engine.doc_count(), tuning,
-                       snap.corrections)
+        return Planner(self._synonyms.get(), snap.store, snap.doc_frequency, snap.engine.doc_count(),
+                       Tuning.from_settings(self.settings), snap.corrections)
 
     def rank(self, q: str, limit: int = 1000, operators: bool = True) -> list[str]:
         """Ids of the best `limit` matches, as the reader's search would rank them (for evaluation).
@@ -349,18 +374,18 @@ class SearchService:
             return []
         return [hit.id for hit in self._ranked(snap, replace(plan.query, count=False)).hits]
 
-    def _ranked(self, snap: _Snapshot, query: EngineQuery) -> EngineResults:
+    def _ranked(self, snap: _Snapshot, query: EngineQuery, deadline: Deadline | None = None) -> EngineResults:
         """Engine results; for questions, re-ranked by pseudo-relevance feedback."""
         s = self.settings
         if (s.search_feedback_docs <= 0 or query.sort != "relevance" or query.must
                 or len(query.should) < s.search_feedback_min_terms
                 or snap.engine.doc_count() < s.search_feedback_min_index):
-            return snap.engine.search(query)
+            return snap.engine.search(query, deadline)
         window = query.offset + query.limit
         pool = max(FEEDBACK_POOL, window)
-        first = snap.engine.search(replace(query, offset=0, limit=pool))
+        first = snap.engine.search(replace(query, offset=0, limit=pool), deadline)
         top = first.hits[: s.search_feedback_docs]
-        counts = snap.article_term_counts([h.id for h in top], snap.manifest["field_weights"])
+        counts = snap.article_term_counts([h.id for h in top], snap.manifest["field_weights"], deadline)
         documents = [(counts[h.id], h.score) for h in top if h.id in counts]
         doc_count = snap.engine.doc_count()
         frequency = snap.doc_frequency
@@ -368,33 +393,36 @@ class SearchService:
                                    lambda t: frequency(t) > 0, s.search_feedback_terms, s.search_feedback_weight)
         if not added:
             return replace(first, hits=first.hits[query.offset:window])
+        check(deadline)
         extra = snap.engine.rescore(added, [h.id for h in first.hits])
         rescored = sorted((EngineHit(h.id, h.score + extra.get(h.id, 0.0)) for h in first.hits),
                           key=lambda h: -h.score)
         return replace(first, hits=rescored[query.offset:window])
 
-    def _search(self, snap: _Snapshot, text: str, parsed: ParsedQuery, request: SearchRequest) -> SearchResponse:
+    def _search(self, snap: _Snapshot, text: str, parsed: ParsedQuery, request: SearchRequest,
+                deadline: Deadline) -> SearchResponse:
         planner = self._planner(snap)
         offset = (request.page - 1) * request.per_page
-        options = dict(sort=request.sort, offset=offset, limit=request.per_page, facets=request.facets)
+        options = dict(sort=request.sort, offset=offset, limit=request.per_page, facets=request.facets,
+                       deadline=deadline)
         plan = planner.plan(text, parsed, spelling=not request.exact, **options)
         if plan.query.matches_everything and not (parsed.categories or parsed.tags):
             # Only stop words or exclusions: nothing to rank by, so nothing to show.
             return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
                                   version=snap.name)
-        results = self._ranked(snap, plan.query)
+        results = self._ranked(snap, plan.query, deadline)
         corrected = plan.corrected
         suggestion = plan.suggestion
         if suggestion and results.total < FEW_RESULTS:
             # Few results for a rare word next to a common one: search the common one.
             alternative = planner.plan(suggestion, parse(suggestion), spelling=False, **options)
-            alt_results = self._ranked(snap, alternative.query)
+            alt_results = self._ranked(snap, alternative.query, deadline)
             if alt_results.total > results.total:
                 plan, results, corrected, suggestion = alternative, alt_results, suggestion, None
 
         rules = self._rules.get().matching(list(plan.terms))
         pins = [p for rule in rules for p in rule.pins] if request.page == 1 else []
-        hits = self._hits(snap, plan, results, pins)
+        hits = self._hits(snap, plan, results, pins, deadline)
         return SearchResponse(
             query=text,
             total=results.total,  # pinned articles are shown on top of page 1, not counted again
@@ -409,7 +437,8 @@ class SearchService:
             version=snap.name,
         )
 
-    def _hits(self, snap: _Snapshot, plan: Plan, results: EngineResults, pins: list[str]) -> list[Hit]:
+    def _hits(self, snap: _Snapshot, plan: Plan, results: EngineResults, pins: list[str],
+              deadline: Deadline) -> list[Hit]:
         pins = list(dict.fromkeys(pins))
         articles = snap.store.articles(pins + [h.id for h in results.hits])
         highlighter = Highlighter(plan.highlight, snap.store.words_for_terms(plan.highlight))
@@ -418,6 +447,7 @@ class SearchService:
             if article_id in articles:
                 hits.append(self._hit(articles[article_id], highlighter, 0.0, pinned=True))
         for engine_hit in results.hits:
+            deadline.check()
             article = articles.get(engine_hit.id)
             if article is not None and engine_hit.id not in pins:  # absent: deleted mid-write
                 hits.append(self._hit(article, highlighter, engine_hit.score))

@@ -11,6 +11,12 @@ from typing import Callable
 
 from search import analysis
 
+# The spelling index holds known words of 3 to this many letters (search/store.py). A word
+# longer than this plus the largest edit distance has no candidate, so it is not looked up:
+# a 1,000-letter word would otherwise expand into half a million deletion variants.
+LONGEST_INDEXED_WORD = 24
+MAX_DISTANCE = 2
+
 # Endings that make a different word form, not a typo: "opioid" is fine when only
 # "opioids" is in the index (both stem alike, so results are the same anyway).
 _INFLECTIONS = ("s", "es", "ed", "d", "ing", "ly", "er", "ers")
@@ -47,13 +53,21 @@ def _inflected(a: str, b: str) -> bool:
     return long.startswith(short) and long[len(short):] in _INFLECTIONS
 
 
+def checkable(word: str) -> bool:
+    """Whether a word is worth a spelling look-up: ASCII letters, of a length a known word
+    is within reach of."""
+    return 4 <= len(word) <= LONGEST_INDEXED_WORD + MAX_DISTANCE and word.isalpha() and word.isascii()
+
+
 def correct(word: str, frequency: Callable[[str], int], candidates: Callable[[str, int], list[tuple[str, int]]],
             term_known: Callable[[str], bool]) -> Correction | None:
-    """A correction for one surface word, or None when it looks right."""
-    if len(word) < 4 or not word.isalpha() or not word.isascii():
+    """A correction for one surface word, or None when it looks right.
+
+    `candidates(word, distance)`: known words sharing a deletion variant with `word`."""
+    if not checkable(word):
         return None
     df = frequency(word)
-    max_distance = 1 if len(word) < 6 else 2
+    max_distance = 1 if len(word) < 6 else MAX_DISTANCE
     scored = []
     for candidate, candidate_df in candidates(word, max_distance):
         if candidate == word:

@@ -1,7 +1,10 @@
-"""The version's store: articles, the word lexicon and the related lists, in one SQLite file.
+"""The version's store: articles, the word lexicon, the related lists and the related model,
+in one SQLite file, and the only code that touches it.
 
 Engines index and rank; everything a page shows besides ranking comes from here. SQLite
-gives incremental writes that readers in other processes see atomically (WAL mode).
+gives incremental writes that readers in other processes see atomically (WAL mode): every
+write method joins the caller's `transaction()`, so an upsert (articles, lexicon, related
+model and lists, generation) commits once, and a reader sees all of it or none of it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Iterable, Iterator, Mapping
 from urllib.parse import unquote, urlsplit
 
 from search.article import Article, slugify
+from search.spelling import LONGEST_INDEXED_WORD
 
 STORE_FILE = "store.sqlite"
 
@@ -41,7 +45,18 @@ CREATE INDEX IF NOT EXISTS lexicon_term ON lexicon (term);
 CREATE TABLE IF NOT EXISTS spelling (variant TEXT NOT NULL, word TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS spelling_variant ON spelling (variant);
 CREATE TABLE IF NOT EXISTS related (source TEXT PRIMARY KEY, items TEXT NOT NULL) WITHOUT ROWID;
+-- The fitted related model (indexer/related_state.py reads and writes it through the methods below):
+-- term -> column, idf and surface word; each topic's NMF component over the columns (float32);
+-- each article's TF-IDF row (int32 columns, float32 weights) and topic weights; its text neighbours.
+CREATE TABLE IF NOT EXISTS related_terms (term TEXT PRIMARY KEY, col INTEGER NOT NULL, idf REAL NOT NULL,
+                                          surface TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS related_topics (topic INTEGER PRIMARY KEY, weights BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS related_vectors (id TEXT PRIMARY KEY, cols BLOB NOT NULL, weights BLOB NOT NULL,
+                                            topics BLOB) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS related_candidates (source TEXT PRIMARY KEY, items TEXT NOT NULL) WITHOUT ROWID;
 """
+
+VectorRow = tuple[str, bytes, bytes, "bytes | None"]  # id, TF-IDF columns, weights, topic weights
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +106,28 @@ class Store:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
+            # Autocommit: transaction() alone opens and commits transactions.
             if self.readonly:
-                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+                conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                                       isolation_level=None)
             else:
-                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
             self._local.conn = conn
+            self._local.depth = 0
         return conn
+
+    def backup_to(self, path: Path) -> None:
+        """A self-contained copy of the store at `path` (committed pages still in the write-ahead
+        log included, through SQLite's backup API), for a replica's snapshot."""
+        copy = sqlite3.connect(path)
+        try:
+            self._conn.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            copy.close()
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -109,9 +137,37 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One transaction: every write inside it (nested transactions join the outer one)
+        commits together at the end, or none does."""
         conn = self._conn
-        with conn:
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield conn
+            finally:
+                self._local.depth -= 1
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        self._local.depth = 1
+        try:
             yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:  # SQLite ends some failed transactions itself (a full disk)
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._local.depth = 0
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads that see one committed state together (a read transaction)."""
+        conn = self._conn
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
 
     def data_version(self) -> int:
         """Changes whenever another connection commits (cheap: no disk read)."""
@@ -168,8 +224,7 @@ class Store:
     def articles(self, ids: Iterable[str]) -> dict[str, Article]:
         ids = list(dict.fromkeys(ids))
         found: dict[str, Article] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
+        for chunk in _chunks(ids):
             marks = ",".join("?" * len(chunk))
             for doc, in self._conn.execute(f"SELECT doc FROM articles WHERE id IN ({marks})", chunk):
                 article = Article.from_stored(json.loads(doc))
@@ -249,7 +304,7 @@ class Store:
                     continue
                 conn.execute("INSERT OR REPLACE INTO lexicon (word, term, df) VALUES (?, ?, ?)", (word, term, df))
                 newly_common = df >= spelling_min_df > df - delta
-                if newly_common and 3 <= len(word) <= 24 and not word.isdigit():
+                if newly_common and 3 <= len(word) <= LONGEST_INDEXED_WORD and not word.isdigit():
                     conn.executemany(
                         "INSERT INTO spelling (variant, word) VALUES (?, ?)",
                         [(v, word) for v in spelling_variants(word, 1)],
@@ -265,10 +320,14 @@ class Store:
                 (
                     (variant, word)
                     for word, _, df in rows
-                    if df >= spelling_min_df and 3 <= len(word) <= 24 and not word.isdigit()
+                    if df >= spelling_min_df and 3 <= len(word) <= LONGEST_INDEXED_WORD and not word.isdigit()
                     for variant in spelling_variants(word, 1)
                 ),
             )
+
+    def lexicon(self) -> dict[str, tuple[str, int]]:
+        """Every word with its stem and document frequency."""
+        return {word: (term, df) for word, term, df in self._conn.execute("SELECT word, term, df FROM lexicon")}
 
     def word_frequency(self, word: str) -> int:
         row = self._conn.execute("SELECT df FROM lexicon WHERE word = ?", (word,)).fetchone()
@@ -289,20 +348,20 @@ class Store:
         marks = ",".join("?" * len(terms))
         return [row[0] for row in self._conn.execute(f"SELECT word FROM lexicon WHERE term IN ({marks})", terms)]
 
-    def spelling_candidates(self, word: str, distance: int = 2) -> list[tuple[str, int]]:
-        """Known words that share a deletion variant with `word` (then checked by edit distance)."""
+    def spelling_candidates(self, word: str, distance: int, limit: int) -> list[tuple[str, int]]:
+        """Known words that share a deletion variant with `word` (then checked by edit
+        distance): the `limit` most common."""
         variants = sorted(spelling_variants(word, distance))
         found: dict[str, int] = {}
-        for start in range(0, len(variants), 500):
-            chunk = variants[start:start + 500]
+        for chunk in _chunks(variants):
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
                 f"SELECT DISTINCT s.word, l.df FROM spelling s JOIN lexicon l ON l.word = s.word "
-                f"WHERE s.variant IN ({marks})",
-                chunk,
+                f"WHERE s.variant IN ({marks}) ORDER BY l.df DESC, s.word LIMIT ?",
+                (*chunk, limit),
             )
             found.update(rows)
-        return sorted(found.items())
+        return sorted(sorted(found.items(), key=lambda item: (-item[1], item[0]))[:limit])
 
     # Related ----------------------------------------------------------------------
 
@@ -324,3 +383,62 @@ class Store:
     def related(self, source: str) -> list[RelatedEntry] | None:
         row = self._conn.execute("SELECT items FROM related WHERE source = ?", (source,)).fetchone()
         return [RelatedEntry.from_json(item) for item in json.loads(row[0])] if row else None
+
+    def related_sources(self) -> set[str]:
+        """Articles that have a stored related list."""
+        return {row[0] for row in self._conn.execute("SELECT source FROM related")}
+
+    # Related model ----------------------------------------------------------------
+
+    def put_related_model(self, terms: Iterable[tuple[str, int, float, str]], topics: Iterable[bytes]) -> None:
+        """A fitted model's vocabulary (term, column, idf, surface word) and topic components."""
+        with self.transaction() as conn:
+            conn.executemany("INSERT INTO related_terms (term, col, idf, surface) VALUES (?, ?, ?, ?)", terms)
+            conn.executemany("INSERT INTO related_topics (topic, weights) VALUES (?, ?)", enumerate(topics))
+
+    def related_terms(self) -> list[tuple[str, int, float, str]]:
+        return [tuple(row) for row in self._conn.execute("SELECT term, col, idf, surface FROM related_terms")]
+
+    def related_topics(self) -> list[bytes]:
+        return [row[0] for row in self._conn.execute("SELECT weights FROM related_topics ORDER BY topic")]
+
+    def put_related_vectors(self, rows: Iterable[VectorRow]) -> None:
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO related_vectors (id, cols, weights, topics) VALUES (?, ?, ?, ?)",
+                             rows)
+
+    def related_vectors(self, ids: Iterable[str] | None = None) -> Iterator[VectorRow]:
+        """Stored vectors of `ids` (those that have one), or of every article."""
+        if ids is None:
+            yield from self._conn.execute("SELECT id, cols, weights, topics FROM related_vectors")
+            return
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            yield from self._conn.execute(
+                f"SELECT id, cols, weights, topics FROM related_vectors WHERE id IN ({marks})", chunk)
+
+    def put_related_candidates(self, rows: Iterable[tuple[str, str]]) -> None:
+        """(article id, its text neighbours as JSON)."""
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO related_candidates (source, items) VALUES (?, ?)", rows)
+
+    def related_candidates(self, ids: Iterable[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            found.update(self._conn.execute(
+                f"SELECT source, items FROM related_candidates WHERE source IN ({marks})", chunk))
+        return found
+
+    def delete_related_model_rows(self, ids: Iterable[str]) -> None:
+        """Deleted articles' vectors and neighbours."""
+        with self.transaction() as conn:
+            for article_id in ids:
+                conn.execute("DELETE FROM related_vectors WHERE id = ?", (article_id,))
+                conn.execute("DELETE FROM related_candidates WHERE source = ?", (article_id,))
+
+
+def _chunks(items: list, size: int = 500) -> Iterator[list]:
+    """SQLite takes a bounded number of parameters per statement."""
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

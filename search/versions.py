@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from search import analysis
 
@@ -34,6 +35,10 @@ class IndexNotFound(RuntimeError):
 
 class IncompatibleIndex(RuntimeError):
     """A version was built by an incompatible format or analyzer."""
+
+
+class BrokenIndex(RuntimeError):
+    """A part of the current version cannot be read (truncated, corrupt, unknown engine)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,18 @@ class Layout:
         if not self.versions.is_dir():
             return []
         return sorted(p for p in self.versions.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+@contextmanager
+def naming_broken_part(part: Path) -> Iterator[None]:
+    """Any failure to read a part of a complete version means that part is damaged: say
+    which, in a BrokenIndex."""
+    try:
+        yield
+    except Exception as exc:
+        raise BrokenIndex(f"index version {part.parent.name} is broken: {part.name} cannot be read "
+                          f"({type(exc).__name__}: {exc}); switch `current` to a good version or rebuild "
+                          "with `kindred index`") from exc
 
 
 def library_versions() -> dict[str, str]:

@@ -242,6 +242,19 @@ def test_index_id_prefix(site, tmp_path):
            1, "without spaces or control characters")
 
 
+def test_check_index_dir_and_repair(site, tmp_path):
+    index_dir = tmp_path / "idx"
+    shutil.copytree(_settings_of(site)["index_dir"], index_dir, symlinks=True)
+    result = run("--config", str(site), "check", "--index-dir", str(index_dir))
+    assert result.exit_code == 0 and result.stdout.startswith("ok: version"), result.output
+    repaired = run("--config", str(site), "check", "--index-dir", str(index_dir), "--repair")
+    assert repaired.exit_code == 0 and repaired.stdout.startswith("resolved 0 interrupted writes"), repaired.output
+    manifest = index_dir / "current" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace('"doc_count": 49', '"doc_count": 48'))
+    failed(run("--config", str(site), "check", "--index-dir", str(index_dir)), 1, "1 problem in version")
+    failed(run("--config", str(site), "check", "--index-dir", str(tmp_path / "none")), 1, "kindred index")
+
+
 def test_upsert_delete_and_reindex_take_an_index_dir(site, tmp_path):
     index_dir = tmp_path / "idx"
     shutil.copytree(_settings_of(site)["index_dir"], index_dir, symlinks=True)

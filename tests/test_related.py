@@ -9,9 +9,11 @@ import pytest
 
 from indexer.build import Indexer
 from indexer.related import Neighbor, RelatedModel, RelatedPolicy, near_duplicates, saturated_tf
+from indexer.related_state import RelatedState
 from search.article import Article
 from search.engine import IndexDoc
 from search.service import SearchService
+from search.store import Store
 from search.teaser import cut, teaser
 from tests.conftest import make_settings, write_jsonl
 
@@ -86,6 +88,25 @@ def test_without_topic_weight_the_similarity_is_the_text_cosine():
     text = (model.matrix_ @ model.matrix_.T).toarray()
     first = model.neighbors()[0]
     assert [n.similarity for n in first] == pytest.approx([text[0, model.ids_.index(n.id)] for n in first])
+
+
+def test_transform_maps_articles_into_the_fitted_space_and_a_stored_model_transforms_alike(tmp_path):
+    """The estimator contract: fit returns the model; transform gives the vectors fit gave
+    its own articles; the model stored with a version and loaded back (persistence lives
+    in RelatedState, outside the model) transforms new articles exactly as the fitted one."""
+    docs = _theme_docs()
+    model = RelatedModel(n_candidates=5, n_topics=3, topic_weight=0.2)
+    assert model.fit(docs) is model
+    matrix, topics = model.transform(docs)
+    assert abs(matrix - model.matrix_).max() < 1e-6 and np.allclose(topics, model.topics_, atol=1e-6)
+    store = Store.create(tmp_path)
+    RelatedState(store).save_model(model, {}, model.neighbors())
+    loaded, _ = RelatedState(store).load_model({"n_candidates": 5, "n_topics": 3, "topic_weight": 0.2})
+    new = [IndexDoc.from_article(Article(id="new", title="Opioid relapse", body="opioid relapse naloxone unknownword"))]
+    (fitted_rows, fitted_topics), (loaded_rows, loaded_topics) = model.transform(new), loaded.transform(new)
+    assert abs(fitted_rows - loaded_rows).max() < 1e-6 and np.allclose(fitted_topics, loaded_topics, atol=1e-6)
+    assert fitted_rows.nnz > 0 and not hasattr(loaded, "matrix_")
+    store.close()
 
 
 def test_too_few_articles_for_topics_fall_back_to_words():

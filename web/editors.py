@@ -43,13 +43,17 @@ def _digest(session_id: str) -> str:
 class Editors:
     def __init__(self, path: Path):
         self.path = path
+        self._created = False
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(SCHEMA)
-        return conn
+        # A rollback journal, not WAL: admin traffic is light, and checking a token then only
+        # reads the file (a WAL reader needs a shared-memory file it may have to create).
+        if not self._created:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path, timeout=10, isolation_level=None)) as conn:
+                conn.executescript(SCHEMA)
+            self._created = True
+        return sqlite3.connect(self.path, timeout=10, isolation_level=None)
 
     # Sessions --------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@ from werkzeug.exceptions import HTTPException
 
 from indexer.build import BuildError
 from indexer.locks import IndexBusy
+from indexer.storage import StorageError
 from search.article import InvalidArticle
+from search.deadline import SearchTimeout
 from search.service import QueryError
-from search.versions import IncompatibleIndex, IndexNotFound
+from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +29,14 @@ class ApiError(Exception):
 # Domain errors and how each reaches a client.
 _DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     QueryError: (400, "bad_request"),
+    SearchTimeout: (503, "timeout"),
     InvalidArticle: (422, "invalid_article"),
     IndexNotFound: (503, "no_index"),
     IncompatibleIndex: (503, "incompatible_index"),
+    BrokenIndex: (503, "broken_index"),
     IndexBusy: (409, "busy"),
     BuildError: (422, "build_failed"),
+    StorageError: (507, "insufficient_storage"),
 }
 
 

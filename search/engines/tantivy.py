@@ -15,6 +15,7 @@ from typing import Iterable, Iterator, Sequence
 import tantivy
 from tantivy import Occur, Order, Query
 
+from search.deadline import Deadline, check
 from search.engine import (
     ALTERNATIVES_TIEBREAK,
     Concept,
@@ -162,8 +163,15 @@ class TantivyEngine:
     def doc_frequency(self, term: str) -> int:
         return self._searcher.doc_freq("content", term)
 
-    def search(self, query: EngineQuery) -> EngineResults:
+    def ids(self) -> set[str]:
+        searcher = self._searcher
+        hits = searcher.search(Query.all_query(), max(1, searcher.num_docs), count=False).hits
+        return {self._id(searcher, address) for _, address in hits}
+
+    def search(self, query: EngineQuery, deadline: Deadline | None = None) -> EngineResults:
+        """tantivy runs a search to its end in Rust: the deadline is checked between its calls."""
         searcher = self._searcher  # one consistent segment set even if refresh() runs meanwhile
+        check(deadline)
         matching = self._query(query)
         if query.sort == "date":
             total, page = self._by_date(searcher, matching, query)
@@ -174,6 +182,7 @@ class TantivyEngine:
             hits = [EngineHit(self._id(searcher, address), float(score))
                     for score, address in result.hits[query.offset:query.offset + query.limit]]
         facets = {}
+        check(deadline)
         if query.facets:
             facets = {field: _ranked(searcher.terms_with_prefix(field, "", filter_query=matching))
                       for field in FACET_FIELDS}

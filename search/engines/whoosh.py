@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections import OrderedDict
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -14,10 +14,14 @@ from whoosh.codec.whoosh3 import W3Codec, W3Segment
 from whoosh import query as wq
 from whoosh import scoring, sorting
 from whoosh.analysis import Token, Tokenizer
+from whoosh.collectors import TimeLimit, TimeLimitCollector
 from whoosh.fields import ID, KEYWORD, NUMERIC, TEXT, Schema
 from whoosh.matching.binary import DisjunctionMaxMatcher
+from whoosh.searching import Searcher
 
 from search import analysis
+from search.caches import BoundedCache
+from search.deadline import Deadline, check
 from search.engine import (
     ALTERNATIVES_TIEBREAK,
     Concept,
@@ -33,7 +37,13 @@ from search.engine import (
 
 INDEX_NAME = "kindred"
 BULK_LIMIT_MB = 256
-DOCSET_CACHE_TERMS = 20_000
+# Posting lists kept as arrays of document numbers (for counts, facets, phrases), in bytes
+# (an entry's own overhead counted too).
+DOCSET_CACHE_BYTES = 32 * 2**20
+DOCSET_ENTRY_BYTES = 200
+_NO_DOCS = np.zeros(0, dtype=np.int64)
+# Phrase candidates verified between two looks at the deadline.
+DEADLINE_CHECK_EVERY = 256
 
 
 class KindredAnalyzer(Tokenizer):
@@ -115,6 +125,15 @@ class LuceneBM25(scoring.BM25F):
         return bm25_idf(parent.doc_frequency(fieldname, text), parent.doc_count_all())
 
 
+class _Searcher(Searcher):
+    """Whoosh's searcher keeps every term's idf it ever computed, a dict that grows with
+    the distinct words readers search for; the idf is one term-info look-up, so it is
+    computed each time instead."""
+
+    def idf(self, fieldname: str, text: str) -> float:
+        return self.weighting.idf(self, fieldname, text)
+
+
 def build_schema() -> Schema:
     return Schema(
         id=ID(stored=True, unique=True),
@@ -150,8 +169,8 @@ class WhooshEngine:
         self._ix = ix
         self._ranking = ranking
         self._weighting = LuceneBM25(B=ranking.b, K1=ranking.k1)
-        self._searcher = ix.searcher(weighting=self._weighting)
-        self._docsets: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._searcher = self._new_searcher()
+        self._docsets = BoundedCache(DOCSET_CACHE_BYTES, getsizeof=lambda docs: docs.nbytes + DOCSET_ENTRY_BYTES)
         self._labels: tuple[sp.csr_matrix, list[str], sp.csr_matrix, list[str]] | None = None
 
     @classmethod
@@ -161,7 +180,15 @@ class WhooshEngine:
 
     @classmethod
     def open(cls, path: Path, ranking: Ranking) -> "WhooshEngine":
-        return cls(whoosh_index.open_dir(str(path), indexname=INDEX_NAME, schema=SCHEMA), ranking)
+        with warnings.catch_warnings():
+            # Whoosh leaves open a damaged file it failed to read: it closes when the
+            # failure's frames go, just below, instead of warning at some later moment.
+            warnings.simplefilter("ignore", ResourceWarning)
+            try:
+                return cls(whoosh_index.open_dir(str(path), indexname=INDEX_NAME, schema=SCHEMA), ranking)
+            except Exception as exc:
+                failure = ValueError(f"the Whoosh index cannot be opened: {type(exc).__name__}: {exc}")
+        raise failure
 
     # Writes -------------------------------------------------------------------
 
@@ -209,10 +236,13 @@ class WhooshEngine:
             return
         # Not Searcher.refresh(): its segment reuse misses new deletions in a kept
         # segment and fails on an empty index. Commits are rare; reopening is cheap.
-        self._searcher = self._ix.searcher(weighting=self._weighting)
+        self._searcher = self._new_searcher()
         self._docsets.clear()
         self._labels = None
         old.close()
+
+    def _new_searcher(self) -> Searcher:
+        return _Searcher(self._ix.reader(), fromindex=self._ix, weighting=self._weighting)
 
     def doc_count(self) -> int:
         return self._searcher.doc_count()
@@ -220,37 +250,43 @@ class WhooshEngine:
     def doc_frequency(self, term: str) -> int:
         return self._searcher.doc_frequency("content", term)
 
-    def search(self, query: EngineQuery) -> EngineResults:
+    def ids(self) -> set[str]:
+        return {fields["id"] for fields in self._searcher.reader().all_stored_fields()}
+
+    def search(self, query: EngineQuery, deadline: Deadline | None = None) -> EngineResults:
+        """Required phrases and exclusions are worked out on arrays of document numbers
+        first, each phrase verified only on the documents the rest of the query leaves;
+        Whoosh then ranks with them as its filter and mask, without walking their positions."""
         searcher = self._searcher
-        kwargs: dict[str, Any] = {"limit": query.offset + query.limit}
-        flt = self._filter(query)
-        if flt is not None:
-            kwargs["filter"] = flt
-        mask = self._mask(query)
-        if mask is not None:
-            kwargs["mask"] = mask
-        if query.sort == "date":
-            kwargs["sortedby"] = [sorting.FieldFacet("published", reverse=True), sorting.ScoreFacet()]
-        results = searcher.search(self._query(query), **kwargs)
+        check(deadline)
+        allowed = self._allowed(query, deadline)
+        if allowed is not None and not len(allowed):
+            return EngineResults(hits=[], total=0, facets=self._facets(allowed) if query.facets else {})
+        needs_matches = query.count or query.facets or any(map(_has_phrase, query.must_not))
+        positive = self._positive(query, allowed, deadline) if needs_matches else None
+        excluded = self._excluded(query, positive, deadline)
+        collector = searcher.collector(
+            limit=query.offset + query.limit, filter=_docnums(allowed), mask=_docnums(excluded),
+            sortedby=[sorting.FieldFacet("published", reverse=True), sorting.ScoreFacet()]
+            if query.sort == "date" else None)
+        if deadline is not None:
+            collector = TimeLimitCollector(collector, max(deadline.remaining(), 0.0), use_alarm=False)
+        try:
+            searcher.search_with_collector(self._query(query), collector)
+        except TimeLimit:
+            raise deadline.expired() from None
+        results = collector.results()
         by_relevance = query.sort == "relevance"
         hits = [
             # With a sort order, Whoosh reports sort keys, not scores.
             EngineHit(searcher.stored_fields(docnum)["id"], float(score) if by_relevance else 0.0)
             for score, docnum in results.top_n[query.offset:query.offset + query.limit]
         ]
-        if not (query.count or query.facets):
+        if positive is None or not (query.count or query.facets):
             return EngineResults(hits=hits, total=results.scored_length())
-        # Counting and faceting need every match. Whoosh finds them by walking the query's
-        # matchers a second time, slowly; word queries get them from cached postings instead.
-        matches = self._matching_docs(query)
-        if matches is None:
-            # Phrases need positions: let Whoosh walk it (Results.docs() would ignore the mask).
-            every = self._query(query)
-            if flt is not None:
-                every = wq.And([every, flt])
-            if mask is not None:
-                every = wq.AndNot(every, mask)
-            matches = np.fromiter(searcher.docs_for_query(every), dtype=np.int64)
+        # Counting and faceting need every match: the arrays have them (Whoosh would walk
+        # the query's matchers a second time, slowly).
+        matches = positive if excluded is None else np.setdiff1d(positive, excluded, assume_unique=True)
         facets = self._facets(matches) if query.facets else {}
         return EngineResults(hits=hits, total=len(matches), facets=facets)
 
@@ -288,27 +324,25 @@ class WhooshEngine:
         key = (field, term)
         cached = self._docsets.get(key)
         if cached is not None:
-            self._docsets.move_to_end(key)
             return cached
         reader = self._searcher.reader()
-        if reader.doc_frequency(field, term):
-            docs = np.fromiter(reader.postings(field, term).all_ids(), dtype=np.int64)
-        else:
-            docs = np.zeros(0, dtype=np.int64)
-        self._docsets[key] = docs
-        if len(self._docsets) > DOCSET_CACHE_TERMS:
-            self._docsets.popitem(last=False)
+        if not reader.doc_frequency(field, term):
+            return _NO_DOCS  # not cached: any made-up word would take an entry
+        docs = np.fromiter(reader.postings(field, term).all_ids(), dtype=np.int64)
+        self._docsets.put(key, docs)
         return docs
 
     def _all_docs(self) -> np.ndarray:
         key = ("", "")
-        if key not in self._docsets:
-            self._docsets[key] = np.fromiter(self._searcher.reader().all_doc_ids(), dtype=np.int64)
-        return self._docsets[key]
+        docs = self._docsets.get(key)
+        if docs is None:
+            docs = np.fromiter(self._searcher.reader().all_doc_ids(), dtype=np.int64)
+            self._docsets.put(key, docs)
+        return docs
 
     def _union(self, field: str, terms: Iterable[str]) -> np.ndarray:
         arrays = [self._docs(field, t) for t in terms]
-        return np.unique(np.concatenate(arrays)) if arrays else np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate(arrays)) if arrays else _NO_DOCS
 
     @staticmethod
     def _words(concepts: Sequence[Concept]) -> list[str] | None:
@@ -316,24 +350,76 @@ class WhooshEngine:
         words = []
         for concept in concepts:
             for alt in concept.alternatives:
-                terms = (alt.term,) if isinstance(alt, TermQuery) else alt.terms
+                terms = _alternative_terms(alt)
                 if len(terms) != 1:
                     return None
                 words.append(terms[0])
         return words
 
-    def _matching_docs(self, query: EngineQuery) -> np.ndarray | None:
-        should, excluded = self._words(query.should), self._words(query.must_not)
-        if query.must or should is None or excluded is None:
-            return None
-        docs = self._union("content", should) if should else self._all_docs()
-        if query.categories:
-            docs = np.intersect1d(docs, self._union("category", query.categories), assume_unique=True)
+    def _allowed(self, query: EngineQuery, deadline: Deadline | None) -> np.ndarray | None:
+        """Documents the filters and the required concepts leave (None: no restriction);
+        each phrase is verified only among what the filters and the others left."""
+        docs = self._union("category", query.categories) if query.categories else None
         for tag in query.tags:
-            docs = np.intersect1d(docs, self._docs("tags", tag), assume_unique=True)
-        removed = [self._union("content", excluded), self._union("category", query.not_categories),
-                   self._union("tags", query.not_tags)]
-        return np.setdiff1d(docs, np.concatenate(removed), assume_unique=True)
+            docs = _within(self._docs("tags", tag), docs)
+        for concept in sorted(query.must, key=_has_phrase):
+            docs = self._concept_docs(concept, docs, deadline)
+        return docs
+
+    def _positive(self, query: EngineQuery, allowed: np.ndarray | None, deadline: Deadline | None) -> np.ndarray:
+        """Every document the query matches before exclusions."""
+        if query.must:
+            return allowed
+        if not query.should:
+            return self._all_docs() if allowed is None else allowed
+        return np.unique(np.concatenate([self._concept_docs(c, allowed, deadline) for c in query.should]))
+
+    def _excluded(self, query: EngineQuery, positive: np.ndarray | None,
+                  deadline: Deadline | None) -> np.ndarray | None:
+        """Documents no hit may be: excluded labels and concepts (phrases verified among
+        `positive` only: the others are not results anyway)."""
+        parts = [self._docs("category", c) for c in query.not_categories]
+        parts += [self._docs("tags", t) for t in query.not_tags]
+        parts += [self._concept_docs(c, positive, deadline) for c in query.must_not]
+        return np.unique(np.concatenate(parts)) if parts else None
+
+    def _concept_docs(self, concept: Concept, within: np.ndarray | None, deadline: Deadline | None) -> np.ndarray:
+        found = []
+        for alt in concept.alternatives:
+            terms = _alternative_terms(alt)
+            if len(terms) == 1:
+                found.append(_within(self._docs("content", terms[0]), within))
+            else:
+                found.append(self._phrase_docs(terms, within, deadline))
+        return found[0] if len(found) == 1 else np.unique(np.concatenate(found))
+
+    def _phrase_docs(self, terms: tuple[str, ...], within: np.ndarray | None,
+                     deadline: Deadline | None) -> np.ndarray:
+        """Documents (among `within`) where the terms stand next to each other, in order:
+        the documents holding every term, then their positions read for those alone."""
+        distinct = sorted(set(terms), key=lambda t: len(self._docs("content", t)))
+        candidates = within
+        for term in distinct:
+            candidates = _within(self._docs("content", term), candidates)
+            if not len(candidates):
+                return candidates
+        reader = self._searcher.reader()
+        postings = {term: reader.postings("content", term) for term in distinct}
+        found = []
+        for number, docnum in enumerate(candidates.tolist()):
+            if number % DEADLINE_CHECK_EVERY == 0:
+                check(deadline)
+            starts: set[int] | None = None
+            for offset, term in enumerate(terms):
+                matcher = postings[term]
+                matcher.skip_to(docnum)
+                shifted = {p - offset for p in matcher.value_as("positions")}
+                starts = shifted if starts is None else starts & shifted
+                if not starts:
+                    break
+            if starts:
+                found.append(docnum)
+        return np.array(found, dtype=np.int64)
 
     def _label_matrices(self) -> tuple[sp.csr_matrix, list[str], sp.csr_matrix, list[str]]:
         """Documents x categories and documents x tags, read once per searcher."""
@@ -370,20 +456,25 @@ class WhooshEngine:
     # Query translation ----------------------------------------------------------
 
     @staticmethod
-    def _alternative(alt, weight: float) -> wq.Query:
+    def _alternative(alt, weight: float, positions: bool) -> wq.Query:
+        """`positions` False: a phrase as its words (scored alike: Whoosh scores a phrase as
+        the sum of its words), for phrases already verified by the filter."""
         boost = alt.boost * weight
-        if isinstance(alt, PhraseQuery) and len(alt.terms) > 1:
-            return wq.Phrase("content", list(alt.terms), boost=boost)
-        term = alt.terms[0] if isinstance(alt, PhraseQuery) else alt.term
-        return wq.Term("content", term, boost=boost)
+        terms = _alternative_terms(alt)
+        if len(terms) == 1:
+            return wq.Term("content", terms[0], boost=boost)
+        if positions:
+            return wq.Phrase("content", list(terms), boost=boost)
+        return wq.And([wq.Term("content", term, boost=boost) for term in terms])
 
-    def _concept(self, concept: Concept) -> wq.Query:
-        clauses = [self._alternative(alt, concept.weight) for alt in concept.alternatives]
+    def _concept(self, concept: Concept, positions: bool = True) -> wq.Query:
+        clauses = [self._alternative(alt, concept.weight, positions) for alt in concept.alternatives]
         return clauses[0] if len(clauses) == 1 else _DisMax(clauses, tiebreak=ALTERNATIVES_TIEBREAK)
 
     def _query(self, query: EngineQuery) -> wq.Query:
+        """The scored part: required phrases and exclusions are the filter and mask."""
         should = [self._concept(c) for c in query.should]
-        must = [self._concept(c) for c in query.must]
+        must = [self._concept(c, positions=False) for c in query.must]
         scored: wq.Query
         if must and should:
             scored = wq.AndMaybe(wq.And(must), wq.Or(should))
@@ -393,24 +484,21 @@ class WhooshEngine:
             scored = wq.Or(should) if len(should) > 1 else should[0]
         else:
             scored = wq.Every()
-        if query.must_not:
-            scored = wq.AndNot(scored, wq.Or([self._concept(c) for c in query.must_not]))
         return scored
 
-    @staticmethod
-    def _filter(query: EngineQuery) -> wq.Query | None:
-        parts: list[wq.Query] = []
-        if query.categories:
-            parts.append(wq.Or([wq.Term("category", c) for c in query.categories]))
-        parts.extend(wq.Term("tags", t) for t in query.tags)
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else wq.And(parts)
 
-    @staticmethod
-    def _mask(query: EngineQuery) -> wq.Query | None:
-        parts = [wq.Term("category", c) for c in query.not_categories]
-        parts += [wq.Term("tags", t) for t in query.not_tags]
-        if not parts:
-            return None
-        return parts[0] if len(parts) == 1 else wq.Or(parts)
+def _alternative_terms(alt) -> tuple[str, ...]:
+    return (alt.term,) if isinstance(alt, TermQuery) else alt.terms
+
+
+def _has_phrase(concept: Concept) -> bool:
+    return any(len(_alternative_terms(alt)) > 1 for alt in concept.alternatives)
+
+
+def _within(docs: np.ndarray, within: np.ndarray | None) -> np.ndarray:
+    return docs if within is None else np.intersect1d(docs, within, assume_unique=True)
+
+
+def _docnums(docs: np.ndarray | None) -> set[int] | None:
+    """A filter or mask as Whoosh takes it."""
+    return None if docs is None else set(docs.tolist())

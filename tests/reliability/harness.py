@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import random
+import time
 import traceback
 from pathlib import Path
 from typing import Any, Sequence
@@ -160,38 +161,12 @@ def lock_holder(path: Path) -> str:
 
 
 def index_problems(settings: Settings) -> list[str]:
-    """Read the current version directly: engine and store agree, related lists point only at
-    existing articles (never at themselves), every article has an entry or a fallback."""
-    from search.engine import open_engine
-    from search.store import STORE_FILE, Store
-    from search.versions import Layout, read_manifest
+    """What `kindred check` finds wrong with the current version: engine, store, manifest and
+    journal agree, related lists point only at existing articles (never at themselves),
+    every article has its list, and the lexicon counts what the articles hold."""
+    from indexer.check import check_index
 
-    layout = Layout(settings.resolve(settings.index_dir))
-    version = layout.current_dir()
-    manifest = read_manifest(version)
-    problems: list[str] = []
-    store = Store(version / STORE_FILE)
-    engine = open_engine(manifest["engine"], version / "engine")
-    try:
-        ids = set(store.article_ids())
-        if engine.doc_count() != len(ids):
-            problems.append(f"engine has {engine.doc_count()} documents, store has {len(ids)} articles")
-        if manifest.get("doc_count") != len(ids):
-            problems.append(f"manifest says {manifest.get('doc_count')} articles, store has {len(ids)}")
-        for source in sorted(ids):
-            entries = store.related(source) or []
-            targets = [e.id for e in entries]
-            if source in targets:
-                problems.append(f"{source} is related to itself")
-            if len(set(targets)) != len(targets):
-                problems.append(f"{source} lists a related article twice")
-            missing = [t for t in targets if t not in ids]
-            if missing:
-                problems.append(f"{source} lists deleted articles {missing[:3]}")
-    finally:
-        engine.close()
-        store.close()
-    return problems
+    return check_index(settings).problems
 
 
 # Forked workers (fast: the forkserver has the heavy modules imported once) ---------------
@@ -245,3 +220,68 @@ def finish(result: Any, text: str, out: Path | None) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(dataclasses.asdict(result), indent=1))
     return 0 if result.passed else 1
+
+
+def limit_file_size(limit: int) -> None:
+    """From now on no file this process writes may grow past `limit` bytes: writes fail with
+    EFBIG, as they fail with ENOSPC on a full disk (RLIMIT_FSIZE needs no privilege)."""
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the writer
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def child_api(settings: Settings, method: str, path: str, payload: Any, results,
+              file_size_limit: int | None = None) -> None:
+    """Body of a forked process making one admin API request (on a "full disk" with
+    `file_size_limit`). Reports (status, body)."""
+    from web import create_app
+
+    if file_size_limit is not None:
+        limit_file_size(file_size_limit)
+    app = create_app(settings)
+    response = app.test_client().open(path, method=method, json=payload,
+                                      headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    results.put((response.status_code, response.get_data(as_text=True)[:2000]))
+    app.extensions["kindred.search"].close()
+
+
+def child_upsert(settings: Settings, payload: list, results) -> None:
+    """Body of a forked writer (killed by the checks): `Indexer.upsert` of `payload`."""
+    from indexer.build import Indexer
+    from search.article import Article
+
+    report = Indexer(settings).upsert([Article.from_mapping(a) for a in payload])
+    results.put(("ok", f"{report.upserted} upserted"))
+
+
+def child_watch_store(settings: Settings, records: list, words: dict, stop, results) -> None:
+    """Body of a reader polling the current version's store while `records` are upserted:
+    an article must never be visible without its related list or the words it brings to
+    the lexicon (`words`: id -> its own word), nor a word without its article. Reports
+    (polls made, problems seen)."""
+    from search.store import STORE_FILE, Store
+    from search.versions import Layout
+
+    store = Store(Layout(settings.resolve(settings.index_dir)).current_dir() / STORE_FILE)
+    ids = [r["id"] for r in records]
+    problems: set[str] = set()
+    polls = 0
+    try:
+        while not stop.is_set():
+            polls += 1
+            # Each statement reads the latest commit: what one saw, the next must see too.
+            seen = set(store.articles(ids))
+            for article_id in seen:
+                if store.related(article_id) is None:
+                    problems.add(f"{article_id} visible without its related list")
+                if not store.word_frequency(words[article_id]):
+                    problems.add(f"{article_id} visible without its word in the lexicon")
+            for article_id in set(ids) - seen:
+                if store.word_frequency(words[article_id]) and store.article(article_id) is None:
+                    problems.add(f"the word of {article_id} in the lexicon without the article")
+            time.sleep(0.002)  # leave the writer a core
+    finally:
+        store.close()
+        results.put((polls, sorted(problems)))

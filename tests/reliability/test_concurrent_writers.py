@@ -167,7 +167,7 @@ def test_racing_writers_without_patience_succeed_or_get_index_busy(index):
         finally:
             service.close()
         assert landed == sum(1 for o in outcomes if o[1] == "ok"), outcomes
-    journal_ids = {i for i, _ in Journal(Layout(settings.resolve(settings.index_dir)).journal).changes_since(0)}
+    journal_ids = {i for _, i, _ in Journal(Layout(settings.resolve(settings.index_dir)).journal).changes()}
     assert {x["id"] for x in written} <= journal_ids and not ({x["id"] for x in refused} & journal_ids)
     assert_searchable(settings, written, absent=refused)
 

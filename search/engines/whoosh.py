@@ -29,7 +29,6 @@ from search.engine import (
     EngineQuery,
     EngineResults,
     IndexDoc,
-    PhraseQuery,
     Ranking,
     TermQuery,
     bm25_idf,

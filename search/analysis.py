@@ -33,7 +33,8 @@ STEMMER_LANGUAGE = "english"
 ANALYZER_VERSION = 2
 
 _word = re.compile(TOKEN_PATTERN, TOKEN_FLAGS)
-_stemmer = Stemmer.Stemmer(STEMMER_LANGUAGE)
+# No cache of PyStemmer's own: the LRUs below bound what is kept.
+_stemmer = Stemmer.Stemmer(STEMMER_LANGUAGE, 0)
 # Stemming and folding are the costly steps and words repeat (Zipf), so each word's result
 # is kept, in C-speed LRU caches: bounded, because a serving worker meets every word any
 # reader types. Only words up to CACHED_WORD_CHARS are kept; a longer one (rare, and each

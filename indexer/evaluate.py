@@ -8,11 +8,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from indexer.build import Indexer, related_lists
+from indexer.build import Indexer
+from indexer.related_build import related_lists
 from indexer.sources import Record, read_paths
 from search.article import Article
 from search.config import Settings
-from search.engine import IndexDoc
+from search.document import IndexDoc
 from search.evaluation import evaluate, load_qrels, load_queries
 from search.service import SearchService
 

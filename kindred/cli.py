@@ -21,7 +21,8 @@ from indexer.sources import Record, Rejected, read_paths
 from search.article import InvalidArticle
 from search.config import ConfigError, Settings, find_config_file, load_settings, reference_markdown, setting_fields
 from search.deadline import SearchTimeout
-from search.service import QueryError, SearchRequest, SearchService
+from search.results import QueryError, SearchRequest
+from search.service import SearchService
 from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
 
 DOMAIN_ERRORS = (BuildError, IndexBusy, IndexNotFound, IncompatibleIndex, QueryError, InvalidArticle, ConfigError,

@@ -133,6 +133,10 @@ class WordMemory(dict):
         """(surface form, term) of every word of `text`, stop words included (term '')."""
         return list(map(self.__getitem__, _word.findall(text)))
 
+    def terms(self) -> dict[str, str]:
+        """The term of every surface form met, stop words left out."""
+        return {surface: term for surface, term in self.values() if term}
+
 
 def surface_form(word: str) -> str:
     """Fold, lower-case, drop a possessive 's and inner apostrophes: "Ketamine's" -> 'ketamine'."""

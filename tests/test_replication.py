@@ -27,7 +27,8 @@ from kindred.cli import main
 from search.article import Article
 from search.config import ConfigError
 from search.replication import DATA_DIR
-from search.service import SearchRequest, SearchService
+from search.results import SearchRequest
+from search.service import SearchService
 from search.store import Store
 from search.versions import Layout
 from tests.browser.servers import ServerThread, free_port

@@ -9,8 +9,9 @@ import json
 from flask import Blueprint, current_app, jsonify, request
 
 from search.article import Article, InvalidArticle
-from search.service import Hit, RelatedItem, SearchRequest
-from web.context import absolute_url, article_link, image_link, indexer, search_service, settings, site_base
+from search.related_lists import absolute
+from search.results import Hit, SearchRequest
+from web.context import absolute_url, article_link, indexer, search_service, settings, site_base
 from web.errors import ApiError
 from web.http import allow_cors, bool_arg, cacheable, int_arg, require_admin, session_id
 
@@ -53,21 +54,6 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "tags": list(hit.tags),
         "published": hit.published.isoformat() if hit.published else None,
         "pinned": hit.pinned,
-    }
-
-
-def related_json(item: RelatedItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "title": item.title,
-        "url": article_link(item.url, item.id),
-        "teaser": item.teaser,
-        "score": item.score,
-        "kind": item.kind,
-        "why": list(item.why),
-        "category": item.category,
-        "published": item.published.isoformat() if item.published else None,
-        "image": image_link(item.image),
     }
 
 
@@ -133,10 +119,15 @@ def _related_limit() -> int:
 
 
 def _related_response(article_id: str, limit: int):
-    state, items = search_service().related_with_state(article_id, limit)
-    if items is None:
+    """The stored list's bytes: a lookup, a cut to `limit`, links given this site's host."""
+    state, payload = search_service().related_payload(article_id)
+    if payload is None:
         raise ApiError(404, "not_found", f"no article with id {article_id!r}")
-    response = jsonify({"id": article_id, "related": [related_json(i) for i in items]})
+    items = payload.json_items(limit)
+    if not settings().site_url:  # stored links are root-relative: the request's host completes them
+        items = absolute(items, site_base().rstrip("/").encode())
+    body = b'{"id":' + json.dumps(article_id, ensure_ascii=False).encode() + b',"related":' + items + b"}"
+    response = current_app.response_class(body, mimetype="application/json")
     return cacheable(response, state, article_id, limit, site_base())
 
 

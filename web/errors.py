@@ -12,7 +12,7 @@ from indexer.locks import IndexBusy
 from indexer.storage import StorageError
 from search.article import InvalidArticle
 from search.deadline import SearchTimeout
-from search.service import QueryError
+from search.results import QueryError
 from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
 
 log = logging.getLogger(__name__)

@@ -67,10 +67,11 @@ def grouped_blocks(body: str) -> list[tuple[str, object]]:
 @blueprint.get("/widget/related/<path:article_id>")
 def widget_related(article_id: str):
     limit = min(max(int_arg("limit", settings().related_limit), 1), settings().related_k)
-    state, items = search_service().related_with_state(article_id, limit)
-    if items is None:
+    state, payload = search_service().related_payload(article_id)
+    if payload is None:
         abort(404, f"No article with id {article_id!r}.")
-    html = render_template("widget_related.html", items=items, source=article_id)
+    # The list items were rendered (escaped) with the list, at build or upsert time.
+    html = render_template("widget_related.html", items=Markup(payload.html_items(limit)), source=article_id)
     response = cacheable(Response(html, mimetype="text/html"), state, article_id, limit, site_base())
     return allow_cors(response)
 

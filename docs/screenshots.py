@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 from tests.browser.servers import (  # noqa: E402
     CHROMIUM_LAUNCH, WIDGET_ARTICLE, Servers, build_sample_index, sample_site_settings, start_servers,
 )
-from web.analytics import connect  # noqa: E402
+from analytics.recorder import connect  # noqa: E402
 
 OUT = REPO / "docs" / "img"
 DESKTOP = {"width": 1280, "height": 860}

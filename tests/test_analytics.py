@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from kindred.cli import main
 from tests.conftest import ADMIN_TOKEN, make_settings
 from web import create_app
-from web.analytics import connect, purge
-from web.analytics_report import build_report
+from analytics.recorder import connect, purge
+from analytics.report import build_report
 
 
 def scripted_session(client):

@@ -8,7 +8,7 @@ from functools import wraps
 
 from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
 
-from web.analytics_report import bar_chart, build_report, report_csv
+from analytics.report import bar_chart, build_report, report_csv
 from web.context import search_service, settings
 
 blueprint = Blueprint("admin", __name__, url_prefix="/admin")

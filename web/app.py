@@ -12,7 +12,7 @@ from search.config import Settings, load_settings
 from search.service import SearchService
 from web import admin, api, errors, headers, metrics, openapi, ops, pages
 from web.http import enforce_body_limit
-from web.analytics import Analytics
+from analytics.recorder import Analytics
 
 log = logging.getLogger(__name__)
 

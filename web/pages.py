@@ -8,7 +8,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, make_response,
 from markupsafe import Markup
 
 from search.article import blocks
-from web.analytics import popular
+from analytics.recorder import popular
 from web.api import record_search, search_request_from_args
 from web.context import absolute_url, article_link, search_service, settings, site_base
 from web.http import allow_cors, cacheable, int_arg, keep_session, session_id

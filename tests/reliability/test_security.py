@@ -21,7 +21,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from indexer.build import Indexer
 from search.article import Article
-from web.analytics_report import build_report
+from analytics.report import build_report
 from tests.reliability.fuzzing import count
 from tests.reliability.harness import ADMIN_TOKEN, SAMPLE, reliability_settings, write_jsonl
 from tests.reliability.payloads import FLAG_PAYLOADS, PAYLOAD_IDS, PAYLOADS, URL_PAYLOADS, WORD, payload_articles

@@ -83,7 +83,7 @@ def analytics_csv():
                     headers={"Content-Disposition": f"attachment; filename=kindred-analytics-{report['days']}d.csv"})
 
 
-@blueprint.get("/related/<path:article_id>")
+@blueprint.get("/related/<article_id:article_id>")
 @editor_required
 def related(article_id: str):
     article = search_service().article(article_id)

@@ -1,16 +1,24 @@
-"""HTTP helpers shared by views: parameters, admin auth, CORS and validators."""
+"""HTTP helpers shared by views: parameters, JSON bodies, client addresses, admin auth,
+CORS and validators."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
+import json
+import math
 import re
 import secrets
 from functools import wraps
-from typing import Callable
+from typing import Any, Callable
 
-from flask import Request, Response, request
+from urllib.parse import quote
+
+from flask import Request, Response, make_response, request
+from flask_cors import cross_origin
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import PathConverter
 
 from web.context import settings
 from web.errors import ApiError
@@ -28,16 +36,32 @@ def session_id(req: Request) -> str | None:
 
 
 def keep_session(response: Response, current: str | None) -> Response:
-    """(Re)set the session cookie so a session ends after 30 idle minutes."""
+    """(Re)set the session cookie so a session ends after 30 idle minutes (unless sessions
+    are off: analytics_sessions = false sets no cookie)."""
+    if not settings().analytics_sessions:
+        return response
     response.set_cookie(SESSION_COOKIE, current or secrets.token_hex(16), max_age=SESSION_SECONDS,
                         httponly=True, samesite="Lax")
     return response
 
 
+class ArticleIdConverter(PathConverter):
+    """`<article_id:...>` in a route: an article id is one path segment with every reserved
+    character encoded, so ids like "a?b", "50%2F50" or "../admin/analytics" link to their own
+    article (servers decode %2F before routing, hence it matches like a path, and an id may
+    begin with "/": the app keeps "//" in paths as it is)."""
+
+    regex = ".+?"
+    part_isolating = False
+
+    def to_url(self, value: str) -> str:
+        return quote(value, safe="")
+
+
 def int_arg(name: str, default: int, *aliases: str) -> int:
     for key in (name, *aliases):
         raw = request.args.get(key)
-        if raw is None or raw == "":
+        if raw is None:
             continue
         try:
             return int(raw)
@@ -46,43 +70,91 @@ def int_arg(name: str, default: int, *aliases: str) -> int:
     return default
 
 
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
 def bool_arg(name: str, default: bool) -> bool:
+    """true/false (or 1/0); anything else is a 400, as the OpenAPI document says."""
     raw = request.args.get(name)
     if raw is None:
         return default
-    return raw.strip().lower() in ("1", "true", "yes", "on")
+    try:
+        return _FLAGS[raw.strip().lower()]
+    except KeyError:
+        raise ApiError(400, "bad_request", f"{name} must be true or false") from None
+
+
+def _finite(number: str) -> float:
+    value = float(number)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {number[:20]}")
+    return value
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body(raw: bytes) -> Any:
+    """The body as standard JSON: NaN, Infinity, numbers too large for a float and nesting
+    deeper than the parser goes are a 400 like any other malformed body."""
+    try:
+        return json.loads(raw, parse_float=_finite, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
+        raise ApiError(400, "bad_request", f"the body is {reason}") from None
+
+
+def client_address(req: Request) -> str:
+    """Who is asking, for per-client limits (never stored): the connection's address, or the
+    one `trusted_proxies` in front put in X-Forwarded-For (werkzeug's ProxyFix, in the app).
+    An IPv6 client is its /64 network: one machine can use the whole of it."""
+    address = req.remote_addr or ""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False)) if parsed.version == 6 else address
 
 
 def require_admin(view: Callable) -> Callable:
-    """Bearer-token auth for admin endpoints (constant-time comparison)."""
+    """Bearer-token auth for admin endpoints (constant-time comparison). No Authorization
+    header is a 401 whether or not admin is enabled; a token while admin is disabled, 403."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         token = settings().admin_token
-        header = request.headers.get("Authorization", "")
-        scheme, _, supplied = header.partition(" ")
-        if not token:
+        header = request.headers.get("Authorization")
+        scheme, _, supplied = (header or "").partition(" ")
+        if header is not None and not token:
             raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set admin_token (KINDRED_ADMIN_TOKEN)")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), token.encode()):
+        if not token or scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), token.encode()):
             raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def allow_cors(response: Response) -> Response:
-    """CORS for public reads: the configured origins, never with credentials."""
-    allowed = settings().cors_origins
-    origin = request.headers.get("Origin")
-    if "*" in allowed:
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    elif origin and origin in allowed:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.vary.add("Origin")
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
-    response.headers["Access-Control-Max-Age"] = "86400"
-    return response
+# CORS for public reads through flask-cors, with the origins from `cors_origins` (create_app
+# puts them in the app config, read per request): never credentials, only GET and POST with
+# Content-Type, so no page elsewhere can act with a reader's cookies or call the admin API.
+_cross_origin = cross_origin(methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type"], max_age=86400,
+                             send_wildcard=True, supports_credentials=False)
+
+
+def public_cors(view: Callable) -> Callable:
+    """A public endpoint other origins may read (and preflight)."""
+    allowed = _cross_origin(view)
+
+    @wraps(allowed)
+    def wrapper(*args, **kwargs):
+        response = make_response(allowed(*args, **kwargs))
+        if "*" not in settings().cors_origins:
+            # The answer depends on Origin; flask-cors says so only for several origins.
+            response.vary.add("Origin")
+        return response
+
+    return wrapper
 
 
 def cacheable(response: Response, *parts: object, max_age: int = 300) -> Response:

@@ -300,11 +300,12 @@ def query_readers(path: Path, days: int = POPULAR_DAYS, limit: int = 5000) -> di
 
 
 def purge(path: Path, days: int) -> int:
-    """Delete events older than `days`; returns how many rows went."""
+    """Delete events older than `days` (and any earlier day's salt); returns how many events went."""
     cutoff = _since(days)
     conn = connect(path)
     try:
         with conn:
+            conn.execute("DELETE FROM salts WHERE day < ?", (_now()[:10],))
             return sum(conn.execute(f"DELETE FROM {t} WHERE at < ?", (cutoff,)).rowcount
                        for t in ("searches", "clicks", "impressions"))
     finally:

@@ -23,6 +23,7 @@ _ID_CONTROLS = "\\x00-\\x1f\\x7f"
 _ID_CONTROL = re.compile(f"[{_ID_CONTROLS}]")
 _TEXT_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tabs and line breaks are whitespace
 _BLANK_CLASS = "".join(f"\\u{ord(c):04x}" for c in BLANKS)
+_DOT_SEGMENT = f"[{_BLANK_CLASS}]*\\.\\.?[{_BLANK_CLASS}]*"  # "." or "..", blanks around
 # Names no URL path segment can carry: browsers resolve them as "this" and "parent" directory.
 DOT_SEGMENTS = (".", "..")
 # Numbers that stand for text (a year as a title, a WordPress post id) are taken up to this
@@ -103,12 +104,11 @@ class Identifier:
         return value
 
     def schema(self) -> dict[str, Any]:
-        blank = f"[{_BLANK_CLASS}]*"
         return {
             "type": ["string", "integer", "null"] if self.optional else ["string", "integer"],
             "maxLength": self.max_chars, **_NUMBER_RANGE,
             "pattern": f"^[^{_ID_CONTROLS}]*[^{_ID_CONTROLS}{_BLANK_CLASS}][^{_ID_CONTROLS}]*$",
-            "not": {"type": "string", "pattern": f"^{blank}\\.\\.?{blank}$"},
+            "not": {"type": "string", "pattern": f"^{_DOT_SEGMENT}$"},
         }
 
 
@@ -140,7 +140,9 @@ class Listing:
         forms: list[dict[str, Any]] = [
             {"type": "array", "maxItems": self.max_items, "items": self.item.schema()}, {"type": "null"}]
         if self.comma_separated:
-            part = f"[^,{_ID_CONTROLS if isinstance(self.item, Identifier) else ''}]{{0,{self.item.max_chars}}}"
+            part = f"[^,]{{0,{self.item.max_chars}}}"
+            if isinstance(self.item, Identifier):  # ids: no control characters, no dot segment
+                part = f"(?!{_DOT_SEGMENT}(?:,|$))[^,{_ID_CONTROLS}]{{0,{self.item.max_chars}}}"
             forms.append({"type": "string", "pattern": f"^{part}(,{part}){{0,{self.max_items - 1}}}$",
                           "description": "Comma-separated."})
         return {"anyOf": forms}

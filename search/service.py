@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from search.article import Article, reading_text, slugify
 from search.config import Settings
-from search import analysis, feedback
+from search import feedback
 from search.engine import Engine, EngineHit, EngineQuery, EngineResults, IndexDoc, Ranking, bm25_idf, open_engine
 from search.highlight import Highlighter
 from search.planner import Plan, Planner, Tuning

@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 from analytics.events import MAX_EVENT_BYTES
-from analytics.recorder import MAX_LABEL_BYTES, MAX_TEXT_BYTES
+from analytics.recorder import MAX_LABEL_BYTES, MAX_TEXT_BYTES, purge
 from tests.reliability.harness import ADMIN_TOKEN, SAMPLE, reliability_settings
 from indexer.build import Indexer
 from web import create_app
@@ -221,3 +221,20 @@ def test_sessions_can_be_left_out(settings):
     app.extensions["kindred.analytics"].flush()
     assert stored(settings, "SELECT count(*), count(session) FROM searches") == [(2, 0)]
     assert stored(settings, "SELECT count(*), count(session) FROM clicks") == [(1, 0)]
+
+
+def test_no_salt_outlives_its_day(settings):
+    """Reader pseudonyms can only be linked to an address while their day's salt exists."""
+    app = create_app(settings)
+    client = app.test_client()
+    client.get("/api/v1/search?q=ketamine")
+    app.extensions["kindred.analytics"].flush()
+    conn = sqlite3.connect(settings.analytics_db)
+    with conn:
+        conn.execute("INSERT INTO salts VALUES ('2020-01-01', x'00')")
+    conn.close()
+    purge(settings.analytics_db, settings.analytics_retention_days)
+    [(day,)] = stored(settings, "SELECT day FROM salts")
+    assert day > "2020-01-01"
+    [(reader,)] = stored(settings, "SELECT reader FROM searches")
+    assert reader and "127.0.0.1" not in reader

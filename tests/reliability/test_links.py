@@ -104,7 +104,7 @@ def test_every_link_to_an_article_lands_on_it(site):
         for a in LexborHTMLParser(client.get(widget).get_data(as_text=True)).css("a[data-kindred-target]"):
             check("iframe widget link", widget, a.attributes["href"], a.attributes["data-kindred-target"])
 
-    for suggestion in client.get(f"/api/v1/suggest?q=title&limit=20").get_json()["suggestions"]:
+    for suggestion in client.get("/api/v1/suggest?q=title&limit=20").get_json()["suggestions"]:
         if suggestion["kind"] == "article":
             check("suggestion url", "http://localhost/", suggestion["url"], suggestion["id"])
 

@@ -92,10 +92,19 @@ MAX_REQUESTS_PER_THREAD = 1_000_000
 WRK = {"threads": 2, "connections": 32}
 
 
+def wrk_command(base_url: str, urls: Path, duration: int, timeout_s: int = 5) -> list[str]:
+    return ["wrk", f"-t{WRK['threads']}", f"-c{WRK['connections']}", f"-d{duration}s", "--timeout", f"{timeout_s}s",
+            "-s", str(LUA), base_url, "--", str(urls), str(MAX_REQUESTS_PER_THREAD)]
+
+
 def wrk(base_url: str, urls: Path, duration: int) -> dict:
-    command = ["wrk", f"-t{WRK['threads']}", f"-c{WRK['connections']}", f"-d{duration}s", "--timeout", "5s",
-               "-s", str(LUA), base_url, "--", str(urls), str(MAX_REQUESTS_PER_THREAD)]
+    command = wrk_command(base_url, urls, duration)
     out = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+    return wrk_summary(command, urls, out)
+
+
+def wrk_summary(command: list[str], urls: Path, out: subprocess.CompletedProcess) -> dict:
+    """What bench/replay.lua's done() reported, or RuntimeError with wrk's output."""
     line = next((l for l in out.stdout.splitlines() if l.startswith("JSON ")), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stdout[-2000:]} {out.stderr[-2000:]}")

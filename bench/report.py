@@ -206,6 +206,17 @@ def http_targets(http: dict) -> list[list]:
     return rows
 
 
+def replication_targets(replication: dict) -> list[list]:
+    wrk = replication["wrk"]
+    return [
+        ["Replication: a new version on the primary served by every replica (default poll interval)",
+         "≤ 10 s after publication", f"{replication['max_propagation_s']:.1f} s (worst of 2 rebuilds × 2 replicas)",
+         verdict(replication["propagation_met"])],
+        ["Replication: failed requests through nginx while the primary rebuilds twice and a replica is SIGKILLed "
+         "and restarted", "0", f"{wrk['error_count']} of {wrk['requests']:,}", verdict(replication["failures_met"])],
+    ]
+
+
 def engines_section(engines: dict, quick: bool) -> list[str]:
     out = ["## In-process engines", ""]
     limits = engines["limits"]
@@ -497,6 +508,40 @@ def related_section(related: list[dict], run: dict) -> list[str]:
             "![Related articles: time and memory by corpus size](img/bench-related-scale.png)", ""]
 
 
+def replication_section(replication: dict, run: dict) -> list[str]:
+    command = run.get("stages", {}).get("replication", {}).get("command", f"{PY} bench/replication.py")
+    wrk = replication["wrk"]
+    rows = [[f"rebuild {n}", r["build_s"], *(r["replicas_s"][name] for name in ("replica-1", "replica-2"))]
+            for n, r in enumerate(replication["rebuilds"], start=1)]
+    rows.append(["upsert through nginx", "–", replication["upsert_s"]["replica-1"], replication["upsert_s"]["replica-2"]])
+    errors = ", ".join(f"{kind} {count}" for kind, count in wrk["errors"].items())
+    statuses = ", ".join(f"{status}: {count:,}" for status, count in sorted(replication["nginx_statuses"].items()))
+    return ["## Replication under load", "",
+            f"{code(command)}: a primary and two read replicas (`kindred serve`, 2 workers each) behind nginx with "
+            "docs/nginx/kindred-replicas.conf, on 127.0.0.1, replication_poll_interval "
+            f"{replication['poll_interval_s']:g} s (the default), {replication['articles']:,} articles (the sample site "
+            f"and synthetic ones; a snapshot is {mib(replication['snapshot_bytes'])} MiB). wrk "
+            f"({wrk['threads']} threads, {wrk['connections']} connections, {wrk['seconds']:.0f} s) replays searches and "
+            "related lists through nginx while the primary rebuilds with `kindred index`, an upsert goes through nginx to "
+            "the primary, replica-1 is SIGKILLed (master, workers and replication process) and started again "
+            f"({replication['restart_s']} s until it answered), and the primary rebuilds again; then wrk is stopped. "
+            "Propagation: seconds from the switch of the primary's `current` link (or the upsert's answer) until "
+            "the replica's own `current` link names the new version (or the upsert's generation), both read from "
+            "disk every 10 ms; the replicas' /healthz is checked to agree at the end.", "",
+            table(["change on the primary", "build s", "replica-1 s", "replica-2 s"], rows), "",
+            f"wrk through nginx: {wrk['requests']:,} requests, {num(wrk['rps'])} req/s, p50 {ms(wrk['p50_ms'])} ms, "
+            f"p99 {ms(wrk['p99_ms'])} ms, max {ms(wrk['max_ms'])} ms; failed: {wrk['error_count']} ({errors}; a "
+            f"timeout is an answer slower than {wrk['timeout_s']} s, nginx's proxy_read_timeout). Responses in nginx's "
+            f"access log, by status: {statuses} (499: requests wrk itself abandoned when it was stopped).", "",
+            "Timeline (seconds after wrk started):", "",
+            table(["t s", "event"], [[e["t_s"], e["event"]] for e in replication["events"]]), "",
+            "What nginx logged about the upstreams (warnings and errors; a request that failed on one replica and "
+            "was answered by another appears here, not in wrk's errors):", "",
+            table(["message", "times", "first t s", "last t s"],
+                  [[code(p["message"]), p["count"], p["first_t_s"], p["last_t_s"]]
+                   for p in replication["nginx_upstream_problems"]] or [["(nothing)", 0, "–", "–"]]), ""]
+
+
 def relevance_section(relevance: dict) -> list[str]:
     rows = [[r["collection"], r["engine"], r["ndcg@10"], r["map"], r["recall@100"], r["queries"], ms(r["mean_query_ms"]),
              r.get("build_s", "–")] for r in relevance["rows"]]
@@ -608,6 +653,7 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
     run = load(results, "run") or {"machine": {}, "stages": {}, "started": "?", "command": "make bench"}
     engines, http = load(results, "engines"), load(results, "http")
     related, relevance = load(results, "related"), load(results, "relevance")
+    replication = load(results, "replication")
     target = results / "benchmarks.md" if quick else REPO / "docs" / "benchmarks.md"
     img = target.parent / "img"
     img.mkdir(parents=True, exist_ok=True)
@@ -631,6 +677,8 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
         rows += related_target(related)
     if http:
         rows += http_targets(http)
+    if replication:
+        rows += replication_targets(replication)
     out += ["## Targets", "", table(["target", "goal", "measured", ""], rows), ""]
     if engines:
         out += engines_section(engines, quick)
@@ -641,6 +689,8 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
     if related:
         out += related_section(related, run)
         plot_related(related, img / "bench-related-scale.png")
+    if replication:
+        out += replication_section(replication, run)
     if relevance:
         out += relevance_section(relevance)
     if engines or http:
@@ -648,11 +698,12 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
     out += ["## Reproducing", "",
             "- everything: `make bench` (installs the `bench` extra: bm25s, PyStemmer, matplotlib; needs Debian's "
             "`wrk` and `nginx`, installed by `make bench-deps` when run as root); smoke run: `make bench-quick`",
-            f"- one stage: `{PY} bench/run.py --stages engines` (or relevance, http, related), then the report is "
+            f"- one stage: `{PY} bench/run.py --stages engines` (or relevance, http, related, replication), then the report is "
             "regenerated from all stored results; report only: `" + PY + " bench/report.py`",
             f"- in-process engines, one corpus and some systems: `{PY} bench/engines.py --corpora bbc --systems "
             "kindred-tantivy tantivy`",
-            f"- HTTP: `{PY} bench/http.py`; related scale: `{PY} bench/related_scale.py --sizes 10000 30000 100000`",
+            f"- HTTP: `{PY} bench/http.py`; related scale: `{PY} bench/related_scale.py --sizes 10000 30000 100000`; "
+            f"replication: `{PY} bench/replication.py`",
             "- relevance: the `kindred eval` commands above", ""]
     target.write_text("\n".join(out), encoding="utf-8")
     return target

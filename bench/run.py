@@ -5,8 +5,8 @@
     python bench/run.py --stages engines http   # some stages, then the report from all stored results
 
 Stages run sequentially (the machine has 2 cores; nothing runs beside a measurement):
-relevance (`kindred eval`), engines (bench/engines.py), http (bench/http.py) and related
-(bench/related_scale.py). Each writes its JSON under bench/results/ (git-ignored); the report
+relevance (`kindred eval`), engines (bench/engines.py), http (bench/http.py), related
+(bench/related_scale.py) and replication (bench/replication.py). Each writes its JSON under bench/results/ (git-ignored); the report
 (bench/report.py) is then generated from those files, so it can be regenerated alone.
 """
 
@@ -30,7 +30,7 @@ import time
 
 from bench.common import PYTHON, REPO, RESULTS, clean_env, machine, read_json, write_json
 
-STAGES = ("relevance", "engines", "http", "related")
+STAGES = ("relevance", "engines", "http", "related", "replication")
 RELATED_SIZES = {"full": ["10000", "30000", "100000"], "quick": ["1000", "3000"]}
 
 

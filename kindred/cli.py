@@ -266,12 +266,15 @@ def evaluate_related(ctx, docs, label, k):
 @click.option("--port", type=int, help="Port (setting port).")
 @click.option("--workers", type=int, help="Gunicorn workers (setting workers).")
 @click.option("--dev", is_flag=True, help="Flask's development server (reloads, single process).")
+@click.option("--primary", metavar="URL", help="Run as a read replica of the primary at URL (setting primary_url).")
 @index_dir_option
 @click.pass_context
 @domain_errors
-def serve(ctx, host, port, workers, dev, index_dir):
-    """Serve the search pages, API and widget (gunicorn unless --dev)."""
-    settings = _settings(ctx, host=host, port=port, workers=workers, index_dir=index_dir)
+def serve(ctx, host, port, workers, dev, primary, index_dir):
+    """Serve the search pages, API and widget (gunicorn unless --dev).
+
+    With --primary, a read replica: it follows that primary's index (docs/scaling.md)."""
+    settings = _settings(ctx, host=host, port=port, workers=workers, primary_url=primary, index_dir=index_dir)
     from web.serve import run
 
     run(settings, dev=dev)
@@ -342,6 +345,6 @@ def show_config(ctx, markdown):
     settings = _settings(ctx)
     for f in setting_fields():
         value = getattr(settings, f.name)
-        if f.name == "admin_token" and value:
+        if f.metadata.get("secret") and value:
             value = "(set)"
         click.echo(f"{f.name} = {value!r}")

@@ -14,6 +14,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import urlsplit
 
 CONFIG_FILE_NAME = "kindred.toml"
 ENV_PREFIX = "KINDRED_"
@@ -23,8 +24,8 @@ class ConfigError(ValueError):
     """A setting could not be read or has a value of the wrong kind."""
 
 
-def _setting(default: Any, help: str, *, path: bool = False) -> Any:
-    meta = {"help": help, "path": path}
+def _setting(default: Any, help: str, *, path: bool = False, secret: bool = False) -> Any:
+    meta = {"help": help, "path": path, "secret": secret}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -90,7 +91,7 @@ class Settings:
     site_name: str = _setting("Kindred", "Site name shown on pages.")
     article_links: str = _setting("source", "Where result and widget links go: `source` (the article's own url) or `local` (Kindred's /articles/<id> page).")
     site_url: str = _setting("", "Base URL for relative article URLs in the API and widget (default: the request's host).")
-    admin_token: str = _setting("", "Bearer token for admin endpoints; admin is disabled while empty.")
+    admin_token: str = _setting("", "Bearer token for admin endpoints; admin is disabled while empty.", secret=True)
     trusted_proxies: int = _setting(0, "Reverse proxies in front of Kindred that append the client's address to "
                                         "X-Forwarded-For (1 behind the nginx of docs/deploy.md). 0: the connection's "
                                         "address is the client (used for per-client analytics limits only, never stored).")
@@ -106,6 +107,16 @@ class Settings:
     analytics_events_per_minute: int = _setting(60, "Reader events a client address may send per minute (more get "
                                                     "HTTP 429), and searches of it recorded per minute (more are "
                                                     "answered, not recorded). 0: no limit.")
+
+    # Replication (docs/scaling.md)
+    primary_url: str = _setting("", "Base URL of the primary this server follows as a read replica (empty: this "
+                                    "server builds its own index). `kindred serve --primary URL`.")
+    replication_token: str = _setting("", "Shared secret between a primary and its replicas: on the primary it "
+                                          "enables publishing snapshots and authenticates their download; a "
+                                          "replica sends it (`Authorization: Bearer`).", secret=True)
+    replication_poll_interval: float = _setting(2.0, "Seconds between a replica's checks of its primary for a new "
+                                                     "index state (a primary looks for one to publish every 0.5 s, "
+                                                     "or this, if shorter).")
 
     # Where relative paths from the config file were resolved; not a user setting.
     base_dir: Path = field(default=Path("."), metadata={"help": "", "path": False, "internal": True})
@@ -265,6 +276,19 @@ def _validate(settings: Settings) -> None:
     unknown = set(settings.related_fallback) - {"category", "recent"}
     if unknown:
         raise ConfigError(f"related_fallback: unknown strategies {sorted(unknown)}")
+    _validate_replication(settings)
+
+
+def _validate_replication(settings: Settings) -> None:
+    if not 0.1 <= settings.replication_poll_interval <= 3600:
+        raise ConfigError("replication_poll_interval must be between 0.1 and 3600 seconds")
+    if not settings.primary_url:
+        return
+    parts = urlsplit(settings.primary_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(f"primary_url must be an http(s) URL such as http://10.0.0.10:8000, not {settings.primary_url!r}")
+    if not settings.replication_token:
+        raise ConfigError("a replica needs replication_token (KINDRED_REPLICATION_TOKEN), the same as the primary's")
 
 
 _GROUPS = (
@@ -272,6 +296,7 @@ _GROUPS = (
     ("Search", ("synonyms", "rules", "search_", "suggest_")),
     ("Related articles", ("related_", "teaser_length")),
     ("Analytics", ("analytics_",)),
+    ("Replication", ("primary_url", "replication_")),
     ("Web", ("",)),
 )
 

@@ -57,6 +57,21 @@ class Layout:
         return self.root / "build.lock"
 
     @property
+    def snapshots(self) -> Path:
+        """On a primary: the index states published to replicas (search/replication.py)."""
+        return self.root / "replication"
+
+    @property
+    def replica_status(self) -> Path:
+        """On a replica: what its follower last saw of the primary, for every worker to report."""
+        return self.root / "replica.json"
+
+    @property
+    def replication_lock(self) -> Path:
+        """Held by the one process that publishes (primary) or follows (replica) this index."""
+        return self.root / "replication.lock"
+
+    @property
     def journal(self) -> Path:
         """Articles upserted or deleted through the API, replayed by every full build."""
         return self.root / "journal.sqlite"

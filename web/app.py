@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
-from web import admin, api, errors, headers, metrics, openapi, ops, pages
+from web import admin, api, errors, headers, metrics, openapi, ops, pages, replication
 from web.http import ArticleIdConverter, enforce_body_limit
 from web.popularity import PopularityFeed
 from analytics.recorder import Analytics
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(ops.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(openapi.blueprint)
+    replication.register(app)
     errors.register(app)
     app.before_request(enforce_body_limit)
     pages.register(app)

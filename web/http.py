@@ -117,18 +117,22 @@ def client_address(req: Request) -> str:
     return str(ipaddress.ip_network(f"{parsed}/64", strict=False)) if parsed.version == 6 else address
 
 
+def bearer_matches(token: str) -> bool:
+    """Whether the request carries `Authorization: Bearer <token>` (constant-time comparison)."""
+    scheme, _, supplied = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
+
+
 def require_admin(view: Callable) -> Callable:
-    """Bearer-token auth for admin endpoints (constant-time comparison). No Authorization
-    header is a 401 whether or not admin is enabled; a token while admin is disabled, 403."""
+    """Bearer-token auth for admin endpoints. No Authorization header is a 401 whether or not
+    admin is enabled; a token while admin is disabled, 403."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
         token = settings().admin_token
-        header = request.headers.get("Authorization")
-        scheme, _, supplied = (header or "").partition(" ")
-        if header is not None and not token:
+        if not token and "Authorization" in request.headers:
             raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set admin_token (KINDRED_ADMIN_TOKEN)")
-        if not token or scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), token.encode()):
+        if not token or not bearer_matches(token):
             raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
         return view(*args, **kwargs)
 

@@ -15,6 +15,8 @@ from prometheus_client import multiprocess
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.values import ValueClass
 
+from web.replication import replica_metrics
+
 REQUESTS = Counter("kindred_http_requests_total", "HTTP requests answered.", ["endpoint", "method", "status"])
 LATENCY = Histogram(
     "kindred_http_request_duration_seconds", "Time to answer a request.", ["endpoint"],
@@ -42,6 +44,7 @@ class IndexCollector:
         for outcome in ("recorded", "dropped", "failed", "limited"):
             events.add_metric([outcome], getattr(analytics, outcome))
         yield events
+        yield from replica_metrics(self.app.extensions["kindred.settings"])
 
 
 def _multiprocess() -> bool:

@@ -120,6 +120,43 @@ SCHEMAS: dict[str, Any] = {
         "properties": {"id": _STRING, "related": {"type": "array", "items": _ref("RelatedItem")}},
     },
     "Article": ARTICLE_FIELDS.schema(),
+    "Snapshot": {
+        "type": "object",
+        "required": ["id", "version", "generation", "created", "published", "checksum", "size", "files", "archive"],
+        "properties": {
+            "id": _STRING, "version": _STRING, "generation": {"type": "integer", "minimum": 0}, "created": _STRING,
+            "published": _STRING, "checksum": _STRING, "size": {"type": "integer", "minimum": 0},
+            "files": {"type": "array", "items": {"type": "object", "required": ["path", "size", "sha256"],
+                                                  "properties": {"path": _STRING, "size": {"type": "integer"},
+                                                                 "sha256": _STRING}}},
+            "archive": {"type": "string", "description": "Where the snapshot's tar archive is downloaded."},
+        },
+    },
+    "Versions": {
+        "type": "object", "required": ["current", "versions", "snapshot"],
+        "properties": {
+            "current": _NULLABLE_STRING,
+            "versions": {"type": "array", "items": {
+                "type": "object", "required": ["name", "created", "doc_count", "current"],
+                "properties": {"name": _STRING, "created": _NULLABLE_STRING,
+                               "doc_count": {"type": ["integer", "null"]}, "current": {"type": "boolean"}}}},
+            "snapshot": {"oneOf": [_ref("Snapshot"), {"type": "null"}],
+                         "description": "The newest index state published to replicas (null when not publishing)."},
+        },
+    },
+    "ReplicaHealth": {
+        "type": "object", "description": "On a read replica only: what it last saw of its primary.",
+        "required": ["primary", "version", "generation", "lag_s", "primary_reachable", "error", "checked_s",
+                     "downloading"],
+        "properties": {
+            "primary": _STRING, "version": _NULLABLE_STRING, "generation": {"type": ["integer", "null"]},
+            "lag_s": {"type": ["number", "null"],
+                      "description": "Seconds since the replica last served the primary's latest state."},
+            "primary_reachable": {"type": ["boolean", "null"]}, "error": _NULLABLE_STRING,
+            "checked_s": {"type": ["number", "null"], "description": "Seconds since its last check of the primary."},
+            "downloading": _NULLABLE_STRING,
+        },
+    },
     "Event": EVENT_FIELDS.schema(),
 }
 
@@ -129,6 +166,8 @@ NOT_FOUND = _error("No such article.")
 # enabled; with one while admin_token is empty, 403.
 ADMIN_ERRORS = {"401": _error("Missing or wrong bearer token."),
                 "403": _error("A bearer token was sent but admin is disabled (no admin_token set).")}
+REPLICA = _error("This server is a read replica (`read_only_replica`; `error.primary` is the primary's URL, "
+                 "which takes writes).")
 
 
 def spec(s: Settings) -> dict[str, Any]:
@@ -192,7 +231,8 @@ def spec(s: Settings) -> dict[str, Any]:
                 "get": {"summary": "One article", "parameters": [ARTICLE_ID],
                         "responses": {"200": _json(_ref("Article"), "The article."), "404": NOT_FOUND}},
                 "delete": {"summary": "Delete an article (admin)", "parameters": [ARTICLE_ID], "security": [{"bearer": []}],
-                           "responses": {"200": _json({"type": "object"}, "Deleted."), "404": NOT_FOUND, **ADMIN_ERRORS}},
+                           "responses": {"200": _json({"type": "object"}, "Deleted."), "404": NOT_FOUND, "409": REPLICA,
+                                         **ADMIN_ERRORS}},
             },
             "/api/v1/articles": {method: {
                 "summary": "Add or replace articles (admin)", "security": [{"bearer": []}],
@@ -202,6 +242,7 @@ def spec(s: Settings) -> dict[str, Any]:
                 "responses": {
                     "200": _json({"type": "object"}, "Indexed: searchable and related on return."),
                     "400": BAD_REQUEST,
+                    "409": REPLICA,
                     "413": _error(f"More than max_batch_size ({s.max_batch_size}) articles (`batch_too_large`), or a "
                                   f"body over max_body_bytes ({s.max_body_bytes:,} bytes)."),
                     "422": _error("An article is invalid; nothing was written."), **ADMIN_ERRORS},
@@ -209,7 +250,25 @@ def spec(s: Settings) -> dict[str, Any]:
             "/api/v1/reindex": {"post": {
                 "summary": "Full rebuild from the configured sources (admin)", "security": [{"bearer": []}],
                 "responses": {"200": _json({"type": "object"}, "The new version."),
-                              "409": _error("Another build is running."), **ADMIN_ERRORS},
+                              "409": _error("Another build is running (`busy`), or this server is a read replica "
+                                            "(`read_only_replica`, with the primary's URL in `error.primary`)."),
+                              **ADMIN_ERRORS},
+            }},
+            "/api/v1/versions": {"get": {
+                "summary": "Index versions, and the snapshot a primary publishes to its replicas",
+                "responses": {"200": _json(_ref("Versions"), "Versions on disk, newest first.")},
+            }},
+            "/api/v1/versions/{snapshot_id}/archive": {"get": {
+                "summary": "Download a published snapshot (replicas)", "security": [{"bearer": []}],
+                "description": "A tar stream of the snapshot's files, to check against the listed sizes and sha256. "
+                               "Takes the replication_token, not the admin token.",
+                "parameters": [{"name": "snapshot_id", "in": "path", "required": True,
+                                "schema": {"type": "string", "pattern": "^[0-9A-Za-z][0-9A-Za-z_.-]*$"},
+                                "description": "A snapshot id from /api/v1/versions."}],
+                "responses": {"200": {"description": "The archive.", "content": {"application/x-tar": {}}},
+                              "401": _error("Missing or wrong replication token."),
+                              "403": _error("Replication disabled (no replication_token set)."),
+                              "404": _error("No such snapshot (it may have been replaced by a newer one).")},
             }},
             "/api/v1/events": {"post": {
                 "summary": "Record a reader event (clicks, widget views)",
@@ -220,7 +279,8 @@ def spec(s: Settings) -> dict[str, Any]:
                               "429": _error("Over analytics_events_per_minute from this client.")},
             }},
             "/healthz": {"get": {
-                "summary": "Health", "responses": {"200": _json({"type": "object", "required": ["status", "version"]},
+                "summary": "Health", "responses": {"200": _json({"type": "object", "required": ["status", "version"],
+                                                                 "properties": {"replica": _ref("ReplicaHealth")}},
                                                                 "Serving."),
                                                    "503": _error("No index yet.")},
             }},

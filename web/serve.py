@@ -1,4 +1,5 @@
-"""`kindred serve`: gunicorn with N workers (each builds its own app and SearchService)."""
+"""`kindred serve`: gunicorn with N workers (each builds its own app and SearchService), and on a
+primary or a replica one replication process beside them (web/replication_process.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import tempfile
 from gunicorn.app.base import BaseApplication
 
 from search.config import Settings
+from web.replication_process import replication_process
 
 
 class _Gunicorn(BaseApplication):
@@ -44,6 +46,12 @@ def _access_log_to_stdout() -> None:
 
 
 def run(settings: Settings, dev: bool = False) -> None:
+    """Serve; on a primary or a replica, with the one replication process beside the server."""
+    with replication_process(settings):
+        _serve(settings, dev)
+
+
+def _serve(settings: Settings, dev: bool = False) -> None:
     _access_log_to_stdout()
     if dev:
         from web.app import create_app

@@ -14,6 +14,7 @@ import json
 import os
 import signal
 import socket
+import socketserver
 import subprocess
 import sys
 import threading
@@ -183,6 +184,22 @@ class KindredServer:
             self._log.close()
             self._log = None
 
+    def kill(self) -> None:
+        """SIGKILL the server and every process it started at once, as `kill -9` of its whole
+        service would: nothing gets to clean up. `start()` brings it back on the same port."""
+        process, self._process = self._process, None
+        if process is not None:
+            family = _descendants(process.pid)
+            for pid in (process.pid, *family):  # the master first, so it forks no new worker
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            process.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
     def __enter__(self) -> "KindredServer":
         return self.start()
 
@@ -190,26 +207,35 @@ class KindredServer:
         self.stop()
 
 
+def _descendants(pid: int) -> list[int]:
+    """Children, grandchildren... of a process (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found += [child, *_descendants(child)]
+    return found
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
         pass
 
 
-class ThirdPartySite:
-    """Static pages from a temp directory on their own port: another origin than Kindred."""
+class ServerThread:
+    """A socketserver on 127.0.0.1 answering from a daemon thread: start(), stop(), or `with`."""
 
-    def __init__(self, root: Path, pages: dict[str, str]):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
-        for name, text in pages.items():
-            (self.root / name).write_text(text, encoding="utf-8")
-        self._server = ThreadingHTTPServer((LOCALHOST, 0), partial(_QuietHandler, directory=str(self.root)))
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
+    def __init__(self, server: socketserver.BaseServer, name: str):
+        server.daemon_threads = True
+        self._server = server
+        self.port = server.server_address[1]
         self.url = f"http://{LOCALHOST}:{self.port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="third-party-site", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
 
-    def start(self) -> "ThirdPartySite":
+    def start(self):
         self._thread.start()
         return self
 
@@ -218,11 +244,23 @@ class ThirdPartySite:
         self._server.server_close()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "ThirdPartySite":
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+class ThirdPartySite(ServerThread):
+    """Static pages from a temp directory on their own port: another origin than Kindred."""
+
+    def __init__(self, root: Path, pages: dict[str, str]):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        for name, text in pages.items():
+            (self.root / name).write_text(text, encoding="utf-8")
+        super().__init__(ThreadingHTTPServer((LOCALHOST, 0), partial(_QuietHandler, directory=str(self.root))),
+                         "third-party-site")
 
 
 # The publisher's own theme. Its last rules are the blunt kind that break ordinary embeds

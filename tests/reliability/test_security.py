@@ -285,7 +285,9 @@ ADMIN_API = {("POST", "/api/v1/articles"), ("PUT", "/api/v1/articles"), ("DELETE
              ("DELETE", "/api/articles/xss-0"), ("POST", "/api/reindex")}
 ADMIN_PAGES = ("/admin/analytics", "/admin/analytics.csv", "/admin/related/xss-0")
 PUBLIC = {"pages.search", "pages.article", "pages.widget_related", "pages.widget_script", "static", "ops.healthz",
-          "ops.metrics", "openapi.openapi_json", "admin.login", "admin.logout"}
+          "ops.metrics", "openapi.openapi_json", "admin.login", "admin.logout", "replication.versions"}
+# Behind the replication token (tests/test_replication.py checks it), which the admin token is not.
+REPLICATION = {"replication.archive"}
 
 
 def test_every_route_is_public_or_behind_the_token(site):
@@ -295,9 +297,11 @@ def test_every_route_is_public_or_behind_the_token(site):
     admin_endpoints |= {e for e in endpoints if e.startswith("admin.") and e not in PUBLIC}
     public_api = {e for e in endpoints if e.rsplit(".", 1)[-1] in ("search", "suggest", "related", "related_by_url",
                                                                    "article", "events")}
-    unclassified = endpoints - admin_endpoints - public_api - PUBLIC
+    unclassified = endpoints - admin_endpoints - public_api - PUBLIC - REPLICATION
     assert not unclassified, f"classify new endpoints as public or admin here: {unclassified}"
     client = app.test_client()
+    for headers in ({}, {"Authorization": f"Bearer {ADMIN_TOKEN}"}):  # no replication_token set: disabled
+        assert client.get("/api/v1/versions/any.0/archive", headers=headers).status_code == 403
     for method, path in sorted(ADMIN_API):
         for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {ADMIN_TOKEN}"},
                         {"Authorization": f"Bearer {ADMIN_TOKEN}x"}):

@@ -109,9 +109,14 @@ def test_admin_endpoints_need_the_token(writable_sample):
 
 
 def test_admin_is_disabled_without_a_configured_token(sample_settings):
-    client = create_app(sample_settings.replace(admin_token="")).test_client()
+    client = create_app(sample_settings.replace(admin_token="", replication_token="")).test_client()
     response = client.post("/api/v1/articles", json={}, headers={"Authorization": "Bearer "})
     assert response.status_code == 403
+    # Without the header it is a 401 whether or not the token is set, as /openapi.json says.
+    assert client.post("/api/v1/articles", json={}).status_code == 401
+    assert client.delete("/api/v1/articles/x").status_code == 401
+    assert client.get("/api/v1/versions/v.0/archive").status_code == 401
+    assert client.get("/api/v1/versions/v.0/archive", headers={"Authorization": "Bearer x"}).status_code == 403
 
 
 def test_unknown_routes_and_methods(client):

@@ -123,17 +123,21 @@ def bearer_matches(token: str) -> bool:
     return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
 
 
+def check_bearer(token: str, setting: str, disabled: str, what: str) -> None:
+    """Bearer-token auth. No Authorization header is a 401 whether or not the feature is on
+    (as the OpenAPI document says); a token while `setting` is empty (the feature off), 403."""
+    if not token and "Authorization" in request.headers:
+        raise ApiError(403, disabled, f"{what} disabled: set {setting} (KINDRED_{setting.upper()})")
+    if not token or not bearer_matches(token):
+        raise ApiError(401, "unauthorized", f"a valid 'Authorization: Bearer <{setting}>' header is required")
+
+
 def require_admin(view: Callable) -> Callable:
-    """Bearer-token auth for admin endpoints. No Authorization header is a 401 whether or not
-    admin is enabled; a token while admin is disabled, 403."""
+    """Admin endpoints take the admin token (check_bearer)."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        token = settings().admin_token
-        if not token and "Authorization" in request.headers:
-            raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set admin_token (KINDRED_ADMIN_TOKEN)")
-        if not token or not bearer_matches(token):
-            raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
+        check_bearer(settings().admin_token, "admin_token", "admin_disabled", "admin endpoints are")
         return view(*args, **kwargs)
 
     return wrapper

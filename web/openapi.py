@@ -267,7 +267,8 @@ def spec(s: Settings) -> dict[str, Any]:
                                 "description": "A snapshot id from /api/v1/versions."}],
                 "responses": {"200": {"description": "The archive.", "content": {"application/x-tar": {}}},
                               "401": _error("Missing or wrong replication token."),
-                              "403": _error("Replication disabled (no replication_token set)."),
+                              "403": _error("A bearer token was sent but replication is disabled (no "
+                                            "replication_token set)."),
                               "404": _error("No such snapshot (it may have been replaced by a newer one).")},
             }},
             "/api/v1/events": {"post": {

@@ -372,7 +372,7 @@ def analytics():
 @click.pass_context
 def analytics_report(ctx, days, limit, as_json, as_csv):
     """What readers searched for, found nothing for, and clicked."""
-    from web.analytics_report import build_report, report_csv
+    from analytics.report import build_report, report_csv
 
     settings = _settings(ctx)
     report = build_report(settings.resolve(settings.analytics_db), days, limit)
@@ -405,7 +405,7 @@ def analytics_report(ctx, days, limit, as_json, as_csv):
 @click.pass_context
 def analytics_purge(ctx, days):
     """Delete analytics events older than the retention period."""
-    from web.analytics import purge
+    from analytics.recorder import purge
 
     settings = _settings(ctx)
     days = settings.analytics_retention_days if days is None else days

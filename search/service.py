@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
+from urllib.parse import quote
 
 from search.article import Article, reading_text, slugify
 from search.config import Settings
@@ -29,6 +30,7 @@ from search.planner import Plan, Planner, Tuning
 from search.query import ParsedQuery, clean, parse
 from search.rules import Banner, Rules
 from search.store import STORE_FILE, RelatedEntry, Store
+from search.suggest import Popularity, Suggestion, complete, near_terms
 from search.synonyms import Synonyms
 from search.teaser import teaser
 from search.versions import BrokenIndex, Layout, naming_broken_part, read_manifest
@@ -45,9 +47,14 @@ TERM_COUNTS_CACHED = 200_000
 # A longer term's document frequency is looked up each time: a cheap look-up, while caching
 # it could hold a kilobyte per entry.
 LONGEST_CACHED_TERM = 64
-SUGGEST_LIMIT = 8
 CONFIG_CHECK_SECONDS = 1.0
 BROKEN_RETRY_SECONDS = 1.0  # a version that failed to open is tried again after this
+
+
+def local_article_path(article_id: str) -> str:
+    """Kindred's own page of an article. The id is one path segment, every reserved
+    character encoded ("a/b?c" -> "a%2Fb%3Fc"), so no id can end the path early or climb it."""
+    return "/articles/" + quote(article_id, safe="")
 
 
 class QueryError(ValueError):
@@ -122,12 +129,6 @@ class RelatedItem:
     image: str
 
 
-@dataclass(frozen=True)
-class Suggestion:
-    kind: str  # "article" or "query"
-    text: str
-    id: str | None = None
-    url: str | None = None
 
 
 class _Snapshot:
@@ -478,26 +479,33 @@ class SearchService:
             for name, counts in results.facets.items()
         }
 
-    # Autocomplete ------------------------------------------------------------------------
+    # Autocomplete and near terms -----------------------------------------------------------
 
-    def suggest(self, prefix: str, limit: int = SUGGEST_LIMIT) -> list[Suggestion]:
-        prefix = clean(prefix)[: self.settings.search_max_query_chars]
-        words = analysis.words(prefix)
-        if not words:
-            return []
+    def suggest(self, prefix: str, limit: int | None = None, popularity: Popularity = Popularity()) -> list[Suggestion]:
+        """Completions of what a reader typed (search.suggest), ranked with `popularity`."""
+        s = self.settings
+        limit = s.suggest_limit if limit is None else limit
+        if len(prefix) > s.search_max_query_chars:
+            raise QueryError(f"query is longer than {s.search_max_query_chars} characters")
+        if not 1 <= limit <= s.suggest_max_limit:
+            raise QueryError(f"limit must be between 1 and {s.suggest_max_limit}")
         snap = self._current()
-        suggestions: list[Suggestion] = []
-        for article_id, title in snap.store.titles_with_prefix(words[-8:], limit):
-            suggestions.append(Suggestion("article", title, article_id, self.article_url_by_id(snap, article_id)))
-        if not prefix.endswith(" "):
-            head = prefix[: len(prefix) - len(prefix.split()[-1])] if prefix.split() else ""
-            seen = {s.text.lower() for s in suggestions}
-            for word, _, _ in snap.store.words_with_prefix(words[-1], limit):
-                text = (head + word).strip()
-                if text.lower() not in seen and word != words[-1]:
-                    suggestions.append(Suggestion("query", text))
-                    seen.add(text.lower())
-        return suggestions[:limit]
+        return complete(snap.store, self._synonyms.get(), clean(prefix), limit, popularity,
+                        lambda article_id: self.article_url_by_id(snap, article_id))
+
+    def nearby(self, request: SearchRequest, limit: int = 5) -> list[Article]:
+        """For a search that found nothing: articles about the nearest known words (spelling,
+        completion, synonyms), within the reader's filters if that finds any."""
+        text = clean(request.q)[: self.settings.search_max_query_chars]
+        terms = near_terms(self._current().store, self._synonyms.get(), text,
+                           self.settings.search_spelling_max_candidates)
+        if not terms:
+            return []
+        near = SearchRequest(q=" ".join(terms), categories=request.categories, tags=request.tags, per_page=limit,
+                             exact=True, facets=False)
+        hits = self.search(near).hits or self.search(replace(near, categories=(), tags=())).hits
+        found = self._current().store.articles(h.id for h in hits)
+        return [found[h.id] for h in hits if h.id in found]
 
     # Articles and related ------------------------------------------------------------------
 
@@ -510,11 +518,11 @@ class SearchService:
     def article_url(self, article: Article) -> str:
         if self.settings.article_links == "source" and article.url:
             return article.url
-        return f"/articles/{article.id}"
+        return local_article_path(article.id)
 
     def article_url_by_id(self, snap: _Snapshot, article_id: str) -> str:
         article = snap.store.article(article_id)
-        return self.article_url(article) if article else f"/articles/{article_id}"
+        return self.article_url(article) if article else local_article_path(article_id)
 
     def recent(self, limit: int = 5, category_key: str | None = None) -> list[Article]:
         return self._current().store.recent(limit, category_key)

@@ -30,7 +30,7 @@ from search.config import reference_markdown
 from search.service import SearchService
 from tests.browser.servers import LOCALHOST, free_port
 from tests.conftest import REPO, SAMPLE, make_settings, write_jsonl
-from web.analytics import connect
+from analytics.recorder import connect
 
 # A word nearly every sample article contains, so every page size shows.
 BROAD_QUERY = "use"

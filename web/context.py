@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from urllib.parse import urljoin, urlsplit
 
-from flask import current_app, g, request, url_for
+from flask import Request, current_app, g, request, url_for
 
 from indexer.build import Indexer
 from search.config import Settings
@@ -74,3 +75,15 @@ def image_link(url: str) -> str | None:
     if not url:
         return None
     return url if _safe_absolute(site_base(), url) is not None else None
+
+
+def client_address(req: Request) -> str:
+    """Who is asking, for per-client limits (never stored): the connection's address, or the
+    one `trusted_proxies` in front put in X-Forwarded-For (werkzeug's ProxyFix, in the app).
+    An IPv6 client is its /64 network: one machine can use the whole of it."""
+    address = req.remote_addr or ""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{parsed}/64", strict=False)) if parsed.version == 6 else address

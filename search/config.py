@@ -54,12 +54,12 @@ class Settings:
                                                 "once their postings (document frequencies) add up to this: the cost "
                                                 "of a query grows with it.")
     search_synonym_weight: float = _setting(0.9, "Weight of a synonym relative to the reader's own word.")
-    search_feedback_docs: int = _setting(5, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
+    search_proximity_weight: float = _setting(0.1, "Weight of the reader's adjacent words found next to each other in an "
+                                                   "article (re-ranks the best 50 results; 0: off).")
+    search_feedback_docs: int = _setting(0, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
     search_feedback_terms: int = _setting(20, "Pseudo-relevance feedback: words added to the query.")
     search_feedback_weight: float = _setting(0.3, "Pseudo-relevance feedback: share of the final query the added words carry.")
     search_feedback_min_terms: int = _setting(3, "Pseudo-relevance feedback applies to queries of at least this many words.")
-    search_feedback_min_index: int = _setting(1000, "Pseudo-relevance feedback applies to indexes of at least this many "
-                                                    "articles (in small ones the top results are too few to generalize from).")
     field_weights: dict = _setting({"title": 3, "labels": 2, "summary": 1, "body": 1},
                                    "How much a word counts in the title, labels (category and tags), summary and body "
                                    "(repeat counts; used by search and related articles; needs a rebuild).")
@@ -226,6 +226,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"field_weights: unknown fields {sorted(unknown_fields)}")
     if not all(isinstance(w, int) and 0 <= w <= 10 for w in settings.field_weights.values()):
         raise ConfigError("field_weights must be whole numbers from 0 to 10")
+    if settings.search_proximity_weight < 0:
+        raise ConfigError("search_proximity_weight must be at least 0")
     if not 0 <= settings.search_feedback_weight < 1:
         raise ConfigError("search_feedback_weight must be at least 0 and below 1")
     for name in ("search_max_terms", "related_k", "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers", "keep_versions"):

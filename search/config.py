@@ -56,9 +56,11 @@ class Settings:
     search_synonym_weight: float = _setting(0.9, "Weight of a synonym relative to the reader's own word.")
     search_proximity_weight: float = _setting(0.1, "Weight of the reader's adjacent words found next to each other in an "
                                                    "article (re-ranks the best 50 results; 0: off).")
-    search_feedback_docs: int = _setting(0, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
-    search_feedback_terms: int = _setting(20, "Pseudo-relevance feedback: words added to the query.")
-    search_feedback_weight: float = _setting(0.3, "Pseudo-relevance feedback: share of the final query the added words carry.")
+    search_feedback_docs: int = _setting(10, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
+    search_feedback_terms: int = _setting(10, "Pseudo-relevance feedback: words added to the query.")
+    search_feedback_words: float = _setting(0.5, "Pseudo-relevance feedback: how much the added words weigh together, in "
+                                                 "the reader's own words (0.5: half an average query word, so they count "
+                                                 "for less in a longer question).")
     search_feedback_min_terms: int = _setting(3, "Pseudo-relevance feedback applies to queries of at least this many words.")
     field_weights: dict = _setting({"title": 3, "labels": 2, "summary": 1, "body": 1},
                                    "How much a word counts in the title, labels (category and tags), summary and body "
@@ -226,10 +228,9 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"field_weights: unknown fields {sorted(unknown_fields)}")
     if not all(isinstance(w, int) and 0 <= w <= 10 for w in settings.field_weights.values()):
         raise ConfigError("field_weights must be whole numbers from 0 to 10")
-    if settings.search_proximity_weight < 0:
-        raise ConfigError("search_proximity_weight must be at least 0")
-    if not 0 <= settings.search_feedback_weight < 1:
-        raise ConfigError("search_feedback_weight must be at least 0 and below 1")
+    for name in ("search_proximity_weight", "search_feedback_words"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{name} must be at least 0")
     for name in ("search_max_terms", "related_k", "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers", "keep_versions"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")

@@ -386,7 +386,7 @@ class SearchService:
         frequency = snap.doc_frequency
         return feedback.expansion(query, [(counts[i], scores[i]) for i in top if i in counts],
                                   lambda t: bm25_idf(frequency(t), doc_count), lambda t: frequency(t) > 0,
-                                  s.search_feedback_terms, s.search_feedback_weight)
+                                  s.search_feedback_terms, s.search_feedback_words)
 
     def _search(self, snap: _Snapshot, text: str, parsed: ParsedQuery, request: SearchRequest) -> SearchResponse:
         planner = self._planner(snap)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 
 from indexer.build import Indexer
+from search import feedback
 from search.config import ConfigError
+from search.engine import Concept, EngineQuery, TermQuery
 from search.planner import adjacent_pairs
 from search.service import SearchRequest, SearchService
 from tests.conftest import make_settings, write_jsonl
@@ -23,9 +26,9 @@ FILLER = ["clinic", "volunteer", "weekly", "county", "program", "meeting", "repo
 
 
 def proximity_articles() -> list[dict]:
-    # The same words, as often, in articles of the same length: only their order differs.
+    # The same words, as often; the article with them apart is shorter, so BM25 alone puts it first.
     return [
-        {"id": "apart", "title": "Community notes", "body": "harm clinic volunteer weekly reduction county"},
+        {"id": "apart", "title": "Community notes", "body": "harm clinic volunteer reduction county"},
         {"id": "adjacent", "title": "Community notes", "body": "clinic volunteer harm reduction weekly county"},
         *({"id": f"other-{n}", "title": "Community notes", "body": " ".join(random.Random(n).sample(FILLER, 6))}
           for n in range(20)),
@@ -39,7 +42,7 @@ def test_words_typed_together_rank_an_article_that_has_them_together_first(tmp_p
     try:
         ranked = [h.id for h in with_proximity.search(SearchRequest(q="harm reduction")).hits]
         assert ranked[:2] == ["adjacent", "apart"]
-        assert without.rank("harm reduction", 2) == ["apart", "adjacent"]  # BM25 alone: a tie, index order
+        assert without.rank("harm reduction", 2) == ["apart", "adjacent"]
         assert with_proximity.rank("harm reduction", 2) == ["adjacent", "apart"]
     finally:
         with_proximity.close()
@@ -85,3 +88,17 @@ def test_pairs_are_adjacent_words_still_in_the_query():
     assert adjacent_pairs(stems, {"harm", "reduct", "near", "me"}) == (("harm", "reduct"), ("reduct", "near"),
                                                                      ("near", "me"))
     assert adjacent_pairs(["harm", "harm"], {"harm"}) == ()
+
+
+@pytest.mark.parametrize("query_words", [3, 12])
+def test_feedback_words_weigh_a_fixed_worth_however_long_the_question(query_words):
+    # A share of the query would give a 12-word question's added words four times the
+    # weight they get in a 3-word one; a fixed worth steers a long question less.
+    def idf(term: str) -> float:
+        return 2.0
+
+    documents = [(Counter({"alpha": 3, "beta": 2, "gamma": 1}), 10.0), (Counter({"alpha": 1, "beta": 1, "delta": 4}), 8.0)]
+    query = EngineQuery(should=tuple(Concept((TermQuery(f"word{i}"),)) for i in range(query_words)))
+    added = feedback.expansion(query, documents, idf, lambda term: True, terms=10, words=0.5)
+    assert {c.alternatives[0].term for c in added} == {"alpha", "beta"}  # in both documents
+    assert sum(c.weight * idf(c.alternatives[0].term) for c in added) == pytest.approx(0.5 * 2.0)

@@ -8,7 +8,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from indexer.build import Indexer, related_lists
 from indexer.sources import Record, read_paths
@@ -17,6 +17,7 @@ from search.config import Settings, load_settings
 from search.engine import IndexDoc
 from search.evaluation import evaluate, load_qrels, load_queries
 from search.service import SearchService
+from search.store import RelatedEntry
 
 SPLITS = ("all", "tune", "heldout")
 # The settings that decide a ranking, reported with every evaluation.
@@ -90,16 +91,7 @@ def run_eval_related(settings: Settings, docs: Path, label: str = "category", k:
     fitted and listed; `split` chooses whose lists are scored (a fixed half by id)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    labelled: dict[str, str] = {}
-    articles = []
-    for item in read_paths([docs]):
-        if not isinstance(item, Record):
-            continue
-        article = item.article
-        value = _label(article, label)
-        if value:
-            labelled[article.id] = value
-        articles.append(_without(article, label))
+    articles, labelled = read_labelled(docs, label)
     timings["read_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -109,26 +101,46 @@ def run_eval_related(settings: Settings, docs: Path, label: str = "category", k:
 
     lists, model_timings = related_lists(settings, articles, index_docs)
     timings.update(model_timings)
+    return {**score_related(lists, [a.id for a in articles], labelled, k, split), "label": label,
+            **{name: round(value, 2) for name, value in timings.items()}}
 
+
+def read_labelled(docs: Path, label: str = "category") -> tuple[list[Article], dict[str, str]]:
+    """The articles of `docs` with `label` removed, and each labelled article's label."""
+    labelled: dict[str, str] = {}
+    articles = []
+    for item in read_paths([docs]):
+        if not isinstance(item, Record):
+            continue
+        value = _label(item.article, label)
+        if value:
+            labelled[item.article.id] = value
+        articles.append(_without(item.article, label))
+    return articles, labelled
+
+
+def score_related(lists: Mapping[str, Sequence[RelatedEntry]], ids: Sequence[str], labelled: Mapping[str, str],
+                  k: int = 5, split: str = "all") -> dict[str, object]:
+    """precision@k of the lists of the labelled articles in `split`: of their first k
+    entries, the share with the same label (an unlabelled entry counts as a miss); coverage:
+    the share of articles whose first k entries are all `similar`."""
     hits = total = full = 0
-    scored = [a for a in articles if in_split(a.id, split)]
-    for article in scored:
-        entries = lists.get(article.id, [])[:k]
+    scored = [i for i in ids if in_split(i, split)]
+    for article_id in scored:
+        entries = lists.get(article_id, [])[:k]
         if sum(1 for e in entries if e.kind == "similar") >= k:
             full += 1
-        source_label = labelled.get(article.id)
+        source_label = labelled.get(article_id)
         if source_label is None:
             continue
-        total += len(entries[:k])
-        hits += sum(1 for e in entries[:k] if labelled.get(e.id) == source_label)
+        total += len(entries)
+        hits += sum(1 for e in entries if labelled.get(e.id) == source_label)
     return {
         f"precision@{k}": round(hits / total, 4) if total else 0.0,
         "coverage": round(full / len(scored), 4) if scored else 0.0,
-        "articles": len(articles),
-        "labelled_sources": len([a for a in scored if a.id in labelled]),
-        "label": label,
+        "articles": len(ids),
+        "labelled_sources": len([i for i in scored if i in labelled]),
         "split": split,
-        **{name: round(value, 2) for name, value in timings.items()},
     }
 
 

@@ -62,7 +62,7 @@ class Settings:
                                                  "the reader's own words (0.5: half an average query word, so they count "
                                                  "for less in a longer question).")
     search_feedback_min_terms: int = _setting(3, "Pseudo-relevance feedback applies to queries of at least this many words.")
-    field_weights: dict = _setting({"title": 3, "labels": 2, "summary": 1, "body": 1},
+    field_weights: dict = _setting({"title": 5, "labels": 2, "summary": 1, "body": 1},
                                    "How much a word counts in the title, labels (category and tags), summary and body "
                                    "(repeat counts; used by search and related articles; needs a rebuild).")
 
@@ -70,8 +70,10 @@ class Settings:
     related_k: int = _setting(20, "Related articles stored per article.")
     related_limit: int = _setting(5, "Related articles shown by default in the widget and API.")
     related_min_score: float = _setting(0.05, "Text similarity below which a neighbour is not 'related'.")
+    related_tf_saturation: float = _setting(0.02, "How soon a word's repeats stop counting in the related-articles model, "
+                                                  "as a share of the article's length (smaller: sooner).")
     related_topics: int = _setting(12, "Broad topics (NMF components) learned from the articles' text.")
-    related_topic_weight: float = _setting(0.15, "0..1: share of the text similarity given to shared topics (0: words only).")
+    related_topic_weight: float = _setting(0.3, "0..1: share of the text similarity given to shared topics (0: words only).")
     related_category_boost: float = _setting(0.05, "Score added when two articles share a category.")
     related_tag_boost: float = _setting(0.03, "Score added per shared tag (at most three tags count).")
     related_recency_boost: float = _setting(0.02, "Largest score added for a recent article, decaying over a year.")
@@ -238,6 +240,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("search_page_size cannot exceed search_max_page_size")
     if not 0 <= settings.related_topic_weight <= 1:
         raise ConfigError("related_topic_weight must be between 0 and 1")
+    if settings.related_tf_saturation <= 0:
+        raise ConfigError("related_tf_saturation must be above 0")
     if settings.related_topics < 1:
         raise ConfigError("related_topics must be at least 1")
     if settings.related_limit > settings.related_k:

@@ -37,6 +37,7 @@ from typing import Mapping, Sequence
 
 from bench.common import RESULTS, write_json
 from bench.corpora import CORPORA
+from bench.tune import defaults_line, leave_one_out
 
 LABELLED = ("bbc", "psychoactive-substances", "medquad")
 K = 5
@@ -86,22 +87,14 @@ def score_corpus(name: str) -> dict:
     return {"tfidf": score_related(tfidf_lists(articles), ids, labelled, K), "grid": rows}
 
 
-def choose(margins: list[dict[str, float]], corpora: Sequence[str]) -> int:
-    return max(range(len(margins)), key=lambda i: (round(min(margins[i][c] for c in corpora), 4),
-                                                   sum(margins[i][c] for c in corpora) / len(corpora)))
-
-
 def protocol(results: Mapping[str, dict]) -> dict:
     names = list(results)
     margins = [{n: results[n]["grid"][i][METRIC] - results[n]["tfidf"][METRIC] for n in names}
                for i in range(len(GRID))]
-    rows = []
-    for name in names:
-        chosen = choose(margins, [n for n in names if n != name])
-        rows.append({"corpus": name, "setting": GRID[chosen], "label": label(GRID[chosen]),
-                     METRIC: results[name]["grid"][chosen][METRIC], "tfidf": results[name]["tfidf"][METRIC],
-                     "margin": round(margins[chosen][name], 4)})
-    default = choose(margins, names)
+    folds, default = leave_one_out(margins)
+    rows = [{"corpus": name, "setting": GRID[chosen], "label": label(GRID[chosen]),
+             METRIC: results[name]["grid"][chosen][METRIC], "tfidf": results[name]["tfidf"][METRIC],
+             "margin": round(margins[chosen][name], 4)} for name, chosen in folds.items()]
     return {"leave_one_out": rows, "default": GRID[default], "default_label": label(GRID[default]),
             "default_scores": {n: results[n]["grid"][default][METRIC] for n in names},
             "default_worst_margin": round(min(margins[default].values()), 4)}
@@ -109,12 +102,9 @@ def protocol(results: Mapping[str, dict]) -> dict:
 
 def markdown(result: dict) -> str:
     lines = [f"| corpus | chosen on the others | Kindred {METRIC} | plain TF-IDF | margin |", "|---|---|---|---|---|"]
-    for row in result["leave_one_out"]:
-        lines.append(f"| {row['corpus']} | {row['label']} | **{row[METRIC]:.4f}** | {row['tfidf']:.4f} | "
-                     f"{row['margin']:+.4f} |")
-    lines += ["", f"Defaults chosen on every corpus: {result['default_label']} "
-                  f"(worst margin {result['default_worst_margin']:+.4f})."]
-    return "\n".join(lines)
+    lines += [f"| {row['corpus']} | {row['label']} | **{row[METRIC]:.4f}** | {row['tfidf']:.4f} | {row['margin']:+.4f} |"
+              for row in result["leave_one_out"]]
+    return "\n".join([*lines, "", defaults_line(result, "corpus")])
 
 
 def main() -> None:

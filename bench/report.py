@@ -543,14 +543,17 @@ def replication_section(replication: dict, run: dict) -> list[str]:
 
 
 def relevance_section(relevance: dict) -> list[str]:
-    rows = [[r["collection"], r["engine"], r["ndcg@10"], r["map"], r["recall@100"], r["queries"], ms(r["mean_query_ms"]),
-             r.get("build_s", "–")] for r in relevance["rows"]]
+    rows = [[r["collection"], r["engine"], r["ndcg@10"], r.get("best_peer", "–"),
+             f"{r['margin']:+.4f}" if "margin" in r else "–", r["map"], r["recall@100"], r["queries"],
+             ms(r["mean_query_ms"]), r.get("build_s", "–")] for r in relevance["rows"]]
     commands = [code(r["command"]) for r in relevance["rows"]]
     return ["## Relevance (judged collections)", "",
-            "`kindred eval` from the repository root (so ./kindred.toml applies as for a user, no KINDRED_* variables), "
-            "all judged queries, plain-text questions:", "",
-            table(["collection", "engine", "nDCG@10", "MAP", "recall@100", "judged queries", "mean ms/query", "build s"],
-                  rows), "", "Commands:", "", *[f"- {c}" for c in commands], ""]
+            "`kindred eval` from the repository root without --config (no site synonyms or rules, no KINDRED_* "
+            "variables), all judged queries, plain-text questions, beside the best of raw Whoosh, raw tantivy, "
+            "SQLite FTS5 and bm25s on the same collection ([search.md](search.md) has every peer and how the "
+            "defaults were chosen):", "",
+            table(["collection", "engine", "nDCG@10", "best peer", "margin", "MAP", "recall@100", "judged queries",
+                   "mean ms/query", "build s"], rows), "", "Commands:", "", *[f"- {c}" for c in commands], ""]
 
 
 def abuse_targets(abuse: dict) -> list[list]:

@@ -68,7 +68,8 @@ class BuildReport:
 
 def _model_params(settings: Settings) -> dict[str, object]:
     return {"n_candidates": settings.related_k + 10, "min_df": 1, "max_df": "auto",
-            "n_topics": settings.related_topics, "topic_weight": settings.related_topic_weight}
+            "tf_saturation": settings.related_tf_saturation, "n_topics": settings.related_topics,
+            "topic_weight": settings.related_topic_weight}
 
 
 class Indexer:

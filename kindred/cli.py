@@ -310,13 +310,26 @@ def related(ctx, article_id, index_dir, limit, as_json):
 @click.pass_context
 @domain_errors
 def evaluate_search(ctx, docs, queries, qrels, engine, split, operators, index_dir):
-    """Score search quality on judged queries: nDCG@10, MAP and recall@100 as JSON."""
-    from indexer.evaluate import run_eval
+    """Score search quality on judged queries: nDCG@10, MAP and recall@100 as JSON.
 
-    settings = _settings(ctx, engine=engine, index_dir=index_dir)
+    The collection is scored on its own: a site's settings, synonyms and rules apply only
+    with --config (./kindred.toml is not read)."""
+    from indexer.evaluate import described, run_eval
+
+    settings = _evaluation_settings(ctx, engine=engine, index_dir=index_dir)
     try:
-        _emit(run_eval(settings, queries, qrels, docs=docs, split=split, operators=operators))
+        result = run_eval(settings, queries, qrels, docs=docs, split=split, operators=operators)
     except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _emit({**result, **described(settings, ctx.obj.get("config"))})
+
+
+def _evaluation_settings(ctx: click.Context, **overrides: Any) -> Settings:
+    from indexer.evaluate import evaluation_settings
+
+    try:
+        return evaluation_settings(ctx.obj.get("config"), overrides)
+    except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -327,13 +340,18 @@ def evaluate_search(ctx, docs, queries, qrels, engine, split, operators, index_d
               help="The field that says which articles belong together; held out from the model.")
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1),
               help="Related articles scored per article.")
+@click.option("--split", type=click.Choice(["all", "tune", "heldout"]), default="all", show_default=True,
+              help="Score every article's list, or a fixed half of them (by id): the tuning or the held-out half.")
 @click.pass_context
 @domain_errors
-def evaluate_related(ctx, docs, label, k):
-    """Score related articles: precision@k against a held-out label, coverage and timings."""
-    from indexer.evaluate import run_eval_related
+def evaluate_related(ctx, docs, label, k, split):
+    """Score related articles: precision@k against a held-out label, coverage and timings.
 
-    _emit(run_eval_related(_settings(ctx), docs, label, k))
+    Like `kindred eval`, a site's settings apply only with --config."""
+    from indexer.evaluate import described, run_eval_related
+
+    settings = _evaluation_settings(ctx)
+    _emit({**run_eval_related(settings, docs, label, k, split), "config": described(settings, ctx.obj.get("config"))["config"]})
 
 
 @main.command()

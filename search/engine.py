@@ -18,10 +18,11 @@ from search.article import Article
 from search.deadline import Deadline
 
 # How much each part of an article counts, as a repeat count: a title word counts like
-# three body words. One weighted `content` field is BM25F's weighted term frequency in a
-# form every engine supports, and the TF-IDF model sees the same terms. Tuned on held-out
-# Cranfield and CISI queries (docs/search.md); changing it needs a rebuild.
-FIELD_WEIGHTS = {"title": 3, "labels": 2, "summary": 1, "body": 1}
+# five body words. One weighted `content` field is BM25F's weighted term frequency in a
+# form every engine supports, and the TF-IDF model sees the same terms. Chosen across every
+# judged collection with one left out at a time (bench/tune.py, docs/search.md); changing
+# it needs a rebuild.
+FIELD_WEIGHTS = {"title": 5, "labels": 2, "summary": 1, "body": 1}
 
 
 def bm25_idf(doc_frequency: int, doc_count: int) -> float:

@@ -24,7 +24,8 @@ from search.config import Settings
 from search import analysis, feedback
 from search.caches import BoundedCache
 from search.deadline import Deadline, check
-from search.engine import Engine, EngineHit, EngineQuery, EngineResults, IndexDoc, Ranking, bm25_idf, open_engine
+from search.engine import (Concept, Engine, EngineHit, EngineQuery, EngineResults, IndexDoc, PhraseQuery, Ranking,
+                           bm25_idf, open_engine)
 from search.highlight import Highlighter
 from search.planner import Plan, Planner, Tuning
 from search.query import ParsedQuery, clean, parse
@@ -38,7 +39,7 @@ from search.versions import BrokenIndex, Layout, naming_broken_part, read_manife
 log = logging.getLogger(__name__)
 
 FEW_RESULTS = 3  # below this, a "did you mean" correction is searched automatically
-FEEDBACK_POOL = 50  # pseudo-relevance feedback re-ranks this many first-pass results
+RERANK_POOL = 50  # proximity and pseudo-relevance feedback re-rank this many first-pass results
 # What the open version works out on demand is kept within these bounds (entries; for
 # feedback's article terms, distinct terms summed over the articles kept).
 CORRECTIONS_CACHED = 20_000
@@ -55,6 +56,11 @@ def local_article_path(article_id: str) -> str:
     """Kindred's own page of an article. The id is one path segment, every reserved
     character encoded ("a/b?c" -> "a%2Fb%3Fc"), so no id can end the path early or climb it."""
     return "/articles/" + quote(article_id, safe="")
+
+
+def _add(scores: dict[str, float], extra: dict[str, float]) -> None:
+    for doc_id, score in extra.items():
+        scores[doc_id] += score
 
 
 class QueryError(ValueError):
@@ -373,32 +379,43 @@ class SearchService:
         plan = self._planner(snap).plan(text, parsed, limit=limit, suggest=False)
         if plan.query.matches_everything:
             return []
-        return [hit.id for hit in self._ranked(snap, replace(plan.query, count=False)).hits]
+        return [hit.id for hit in self._ranked(snap, replace(plan.query, count=False), plan.pairs).hits]
 
-    def _ranked(self, snap: _Snapshot, query: EngineQuery, deadline: Deadline | None = None) -> EngineResults:
-        """Engine results; for questions, re-ranked by pseudo-relevance feedback."""
+    def _ranked(self, snap: _Snapshot, query: EngineQuery, pairs: Sequence[tuple[str, str]] = (),
+                deadline: Deadline | None = None) -> EngineResults:
+        """Engine results, the first pass's top RERANK_POOL re-ranked: by the reader's adjacent
+        words found next to each other and, for questions, by pseudo-relevance feedback.
+
+        The pool is the same for every page and depth, so later pages continue the first and
+        `kindred eval` scores the order readers see."""
         s = self.settings
-        if (s.search_feedback_docs <= 0 or query.sort != "relevance" or query.must
-                or len(query.should) < s.search_feedback_min_terms
-                or snap.engine.doc_count() < s.search_feedback_min_index):
+        proximity = [Concept((PhraseQuery(pair),), s.search_proximity_weight) for pair in pairs
+                     if s.search_proximity_weight > 0]
+        with_feedback = (s.search_feedback_docs > 0 and not query.must
+                         and len(query.should) >= s.search_feedback_min_terms)
+        if query.sort != "relevance" or not (proximity or with_feedback):
             return snap.engine.search(query, deadline)
         window = query.offset + query.limit
-        pool = max(FEEDBACK_POOL, window)
-        first = snap.engine.search(replace(query, offset=0, limit=pool), deadline)
-        top = first.hits[: s.search_feedback_docs]
-        counts = snap.article_term_counts([h.id for h in top], snap.manifest["field_weights"], deadline)
-        documents = [(counts[h.id], h.score) for h in top if h.id in counts]
+        first = snap.engine.search(replace(query, offset=0, limit=max(RERANK_POOL, window)), deadline)
+        scores = {hit.id: hit.score for hit in first.hits[:RERANK_POOL]}
+        _add(scores, snap.engine.rescore(proximity, list(scores)))
+        if with_feedback:
+            check(deadline)
+            _add(scores, snap.engine.rescore(self._feedback(snap, query, scores, deadline), list(scores)))
+        reranked = sorted((EngineHit(i, score) for i, score in scores.items()), key=lambda h: -h.score)
+        return replace(first, hits=(reranked + first.hits[RERANK_POOL:])[query.offset:window])
+
+    def _feedback(self, snap: _Snapshot, query: EngineQuery, scores: dict[str, float],
+                  deadline: Deadline | None) -> tuple[Concept, ...]:
+        """Words that the best-scoring documents share, as extra concepts (pseudo-relevance feedback)."""
+        s = self.settings
+        top = sorted(scores, key=lambda i: -scores[i])[: s.search_feedback_docs]
+        counts = snap.article_term_counts(top, snap.manifest["field_weights"], deadline)
         doc_count = snap.engine.doc_count()
         frequency = snap.doc_frequency
-        added = feedback.expansion(query, documents, lambda t: bm25_idf(frequency(t), doc_count),
-                                   lambda t: frequency(t) > 0, s.search_feedback_terms, s.search_feedback_weight)
-        if not added:
-            return replace(first, hits=first.hits[query.offset:window])
-        check(deadline)
-        extra = snap.engine.rescore(added, [h.id for h in first.hits])
-        rescored = sorted((EngineHit(h.id, h.score + extra.get(h.id, 0.0)) for h in first.hits),
-                          key=lambda h: -h.score)
-        return replace(first, hits=rescored[query.offset:window])
+        return feedback.expansion(query, [(counts[i], scores[i]) for i in top if i in counts],
+                                  lambda t: bm25_idf(frequency(t), doc_count), lambda t: frequency(t) > 0,
+                                  s.search_feedback_terms, s.search_feedback_words)
 
     def _search(self, snap: _Snapshot, text: str, parsed: ParsedQuery, request: SearchRequest,
                 deadline: Deadline) -> SearchResponse:
@@ -411,13 +428,13 @@ class SearchService:
             # Only stop words or exclusions: nothing to rank by, so nothing to show.
             return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
                                   version=snap.name)
-        results = self._ranked(snap, plan.query, deadline)
+        results = self._ranked(snap, plan.query, plan.pairs, deadline)
         corrected = plan.corrected
         suggestion = plan.suggestion
         if suggestion and results.total < FEW_RESULTS:
             # Few results for a rare word next to a common one: search the common one.
             alternative = planner.plan(suggestion, parse(suggestion), spelling=False, **options)
-            alt_results = self._ranked(snap, alternative.query, deadline)
+            alt_results = self._ranked(snap, alternative.query, alternative.pairs, deadline)
             if alt_results.total > results.total:
                 plan, results, corrected, suggestion = alternative, alt_results, suggestion, None
 

@@ -322,6 +322,17 @@ def test_eval_related_labels_and_k_zero(site):
     failed(run("--config", str(site), "eval-related", "--docs", str(SAMPLE), "-k", "0"), 2, "-k")
 
 
+def test_eval_related_split(site):
+    reports = {}
+    for split in ("all", "tune", "heldout"):
+        result = run("--config", str(site), "eval-related", "--docs", str(SAMPLE), "--split", split)
+        assert result.exit_code == 0, result.output
+        reports[split] = json.loads(result.stdout)
+    halves = reports["tune"]["labelled_sources"] + reports["heldout"]["labelled_sources"]
+    assert 0 < reports["tune"]["labelled_sources"] < halves == reports["all"]["labelled_sources"]
+    failed(run("--config", str(site), "eval-related", "--docs", str(SAMPLE), "--split", "half"), 2, "--split")
+
+
 # -- analytics -----------------------------------------------------------------------------
 
 def seed_searches(site: Path, ages_in_days: list[float], queries: list[str] | None = None) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import json
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -40,7 +39,10 @@ class Stack:
     kindred: KindredServer
     nginx: Nginx
     site: ThirdPartySite
-    expected: dict  # (id or URL, limit) -> titles, from the app the export was made from
+    expected: dict  # (id or URL, limit) -> related items, from the app the export was made from
+
+    def titles(self, key: tuple) -> list[str]:
+        return [item["title"] for item in self.expected[key]]
 
 
 def static_page(base: str) -> str:
@@ -70,6 +72,17 @@ def element_page(base: str) -> str:
 """
 
 
+def reporting_page(base: str, kindred_url: str) -> str:
+    """Lists from the export, beacons to a live Kindred."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Static widget</title></head>
+<body>
+  <div id="by-id" data-kindred-related="{WIDGET_ARTICLE}"></div>
+  <script async src="{base}widget.js" data-kindred-base="{base}" data-kindred-api="{kindred_url}"></script>
+</body></html>
+"""
+
+
 def live_page(kindred_url: str) -> str:
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Live widget</title></head>
@@ -80,7 +93,7 @@ def live_page(kindred_url: str) -> str:
 """
 
 
-def expected_titles(settings: Settings) -> dict:
+def expected_lists(settings: Settings) -> dict:
     app = create_app(settings)
     client = app.test_client()
     found = {}
@@ -90,7 +103,7 @@ def expected_titles(settings: Settings) -> dict:
                       ((URL_ARTICLE_URL, 5), f"/api/v1/related?url={quote(URL_ARTICLE_URL, safe='')}")):
         response = client.get(path)
         assert response.status_code == 200, path
-        found[key] = [item["title"] for item in response.get_json()["related"]]
+        found[key] = response.get_json()["related"]
     app.extensions["kindred.search"].close()
     return found
 
@@ -105,8 +118,9 @@ def stack(tmp_path_factory) -> Stack:
     kindred = KindredServer(settings, root / "kindred")
     base = nginx.url + "/"
     site = ThirdPartySite(root / "site", {"static.html": static_page(base), "element.html": element_page(base),
+                                          "reporting.html": reporting_page(base, kindred.url),
                                           "live.html": live_page(kindred.url)}).start()
-    yield Stack(settings, kindred, nginx, site, expected_titles(settings))
+    yield Stack(settings, kindred, nginx, site, expected_lists(settings))
     site.stop()
     kindred.stop()
     nginx.stop()
@@ -129,18 +143,18 @@ def test_widget_renders_from_the_export_with_kindred_stopped(page: Page, stack: 
     page.on("request", lambda r: requests.append((r.method, r.url)))
     page.goto(stack.site.url + "/static.html")
 
-    assert titles(page, "#by-id") == stack.expected[(WIDGET_ARTICLE, 5)]
-    assert titles(page, "#limited") == stack.expected[(SECOND_ARTICLE, 3)]
+    assert titles(page, "#by-id") == stack.titles((WIDGET_ARTICLE, 5))
+    assert titles(page, "#limited") == stack.titles((SECOND_ARTICLE, 3))
     expect(page.locator("#limited >> css=h2")).to_have_text("Read next")
-    assert titles(page, "#hostile") == stack.expected[(HOSTILE_ID, 5)]
-    assert titles(page, "#by-url") == stack.expected[(URL_ARTICLE_URL, 5)]
+    assert titles(page, "#hostile") == stack.titles((HOSTILE_ID, 5))
+    assert titles(page, "#by-url") == stack.titles((URL_ARTICLE_URL, 5))
     links = page.locator("#by-id >> css=a")
     assert all(href.startswith(SITE_URL) for href in (links.nth(i).get_attribute("href") for i in range(5)))
 
     # The iframe form from the export, styled by the export's CSS.
     frame = page.frame_locator("#frame")
     expect(frame.locator("a")).to_have_count(5)
-    assert frame.locator("strong").all_inner_texts() == stack.expected[(WIDGET_ARTICLE, 5)]
+    assert frame.locator("strong").all_inner_texts() == stack.titles((WIDGET_ARTICLE, 5))
     expect(frame.locator("strong").first).to_have_css("color", "rgb(11, 110, 79)")
 
     # Only the publisher's page and the static host were asked, and no beacon was sent
@@ -157,14 +171,16 @@ def test_widget_renders_from_the_export_with_kindred_stopped(page: Page, stack: 
 def test_the_static_base_may_be_set_on_the_element(page: Page, stack: Stack):
     stack.kindred.stop()
     page.goto(stack.site.url + "/element.html")
-    assert titles(page, "#by-id") == stack.expected[(WIDGET_ARTICLE, 5)]
+    assert titles(page, "#by-id") == stack.titles((WIDGET_ARTICLE, 5))
 
 
-def test_without_a_static_base_the_widget_reads_the_live_api(page: Page, stack: Stack):
+def render_and_record(page: Page, stack: Stack, path: str, host: str) -> tuple[list[str], list[dict]]:
+    """Open a page with Kindred running: the related lists the browser asked Kindred for, and
+    the beacons it sent Kindred (once the first has arrived)."""
     if not stack.kindred.running():
         stack.kindred.start()
-    related, beacons = [], []
-    page.on("request", lambda r: related.append(r.url) if "/api/v1/related/" in r.url else None)
+    asked, beacons = [], []
+    page.on("request", lambda r: asked.append(r.url) if r.url.startswith(stack.kindred.url + "/api/v1/related") else None)
 
     def forward(route: Route) -> None:  # a beacon's body is only readable while routed
         beacons.append(json.loads(route.request.post_data or "null"))
@@ -173,7 +189,19 @@ def test_without_a_static_base_the_widget_reads_the_live_api(page: Page, stack: 
     events = f"{stack.kindred.url}/api/v1/events"
     page.route(events, forward)
     with page.expect_event("requestfinished", lambda r: r.url == events):
-        page.goto(stack.site.url + "/live.html")
-        assert titles(page, "#live") == stack.expected[(WIDGET_ARTICLE, 5)]
-    assert related == [f"{stack.kindred.url}/api/v1/related/{WIDGET_ARTICLE}?"]
+        page.goto(stack.site.url + path)
+        assert titles(page, host) == stack.titles((WIDGET_ARTICLE, 5))
+    return asked, beacons
+
+
+def test_without_a_static_base_the_widget_reads_the_live_api(page: Page, stack: Stack):
+    asked, beacons = render_and_record(page, stack, "/live.html", "#live")
+    assert asked == [f"{stack.kindred.url}/api/v1/related/{WIDGET_ARTICLE}?"]
     assert [b["type"] for b in beacons] == ["widget_impression"]
+
+
+def test_static_lists_report_to_the_live_server_named_by_data_kindred_api(page: Page, stack: Stack):
+    asked, beacons = render_and_record(page, stack, "/reporting.html", "#by-id")
+    assert asked == []  # the list came from the export
+    shown = [item["id"] for item in stack.expected[(WIDGET_ARTICLE, 5)]]
+    assert beacons == [{"type": "widget_impression", "source": WIDGET_ARTICLE, "targets": shown}]

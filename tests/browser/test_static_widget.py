@@ -54,6 +54,7 @@ def static_page(base: str) -> str:
   <div id="limited" data-kindred-related="{SECOND_ARTICLE}" data-kindred-limit="3" data-kindred-title="Read next"></div>
   <div id="hostile" data-kindred-related="{html.escape(HOSTILE_ID)}"></div>
   <div id="by-url" data-kindred-related-url="{html.escape(URL_ARTICLE_URL)}"></div>
+  <div id="bad-api" data-kindred-related="{WIDGET_ARTICLE}" data-kindred-api="http://["></div>
   <iframe id="frame" title="Related articles" src="{base}latest/widget/related/{WIDGET_ARTICLE}.html"
           width="100%" height="200" style="border:0"></iframe>
   <script async src="{base}widget.js" data-kindred-base="{base}"></script>
@@ -148,6 +149,7 @@ def test_widget_renders_from_the_export_with_kindred_stopped(page: Page, stack: 
     expect(page.locator("#limited >> css=h2")).to_have_text("Read next")
     assert titles(page, "#hostile") == stack.titles((HOSTILE_ID, 5))
     assert titles(page, "#by-url") == stack.titles((URL_ARTICLE_URL, 5))
+    expect(page.locator("#bad-api")).to_have_attribute("data-kindred-state", "error")  # a malformed URL
     links = page.locator("#by-id >> css=a")
     assert all(href.startswith(SITE_URL) for href in (links.nth(i).get_attribute("href") for i in range(5)))
 

@@ -138,10 +138,10 @@
     var limit = parseInt(host.getAttribute("data-kindred-limit"), 10);
     var staticBase = attribute(host, "data-kindred-base");
     var api = attribute(host, "data-kindred-api");
-    // Beacons go to the live server: the one widget.js came from, unless the lists are static.
-    api = api ? slash(new URL(api, location.href).href) : (staticBase ? null : base);
-    Promise.resolve()
+    Promise.resolve()  // in the chain, so a malformed URL attribute ends in the error state
       .then(function () {
+        // Beacons go to the live server: the one widget.js came from, unless the lists are static.
+        api = api ? slash(new URL(api, location.href).href) : (staticBase ? null : base);
         return staticBase ? fromStatic(slash(new URL(staticBase, location.href).href), id, url, limit)
                           : fromApi(id, url, limit);
       })

@@ -294,6 +294,34 @@ def related(ctx, article_id, index_dir, limit, as_json):
         click.echo(f"{number}. {item.title}  [{item.id}] {item.kind} {item.score:.3f}{why}")
 
 
+@main.command("export")
+@click.option("--static", "target", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write the static files into (created if missing).")
+@click.option("--public-path", default="/", show_default=True,
+              help="The path (or URL) where the directory is served; the iframe pages' links to their CSS "
+                   "and script start with it.")
+@click.option("--site-url", help="Base URL for relative article URLs (setting site_url); required here.")
+@index_dir_option
+@click.pass_context
+@domain_errors
+def export(ctx, target, public_path, site_url, index_dir):
+    """Write every article's related list, iframe page and widget.js for a static host or CDN,
+    so the widget works with Kindred down (docs/embedding.md)."""
+    settings = _settings(ctx, index_dir=index_dir, site_url=site_url)
+    from web.export import ExportError, export_static
+
+    try:
+        report = export_static(settings, target, public_path)
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    state = "unchanged, already exported" if report.unchanged else f"{report.files} files, {report.bytes:,} bytes"
+    click.echo(f"exported {report.articles} articles into {report.directory} ({state})"
+               + (f"; removed {', '.join(report.pruned)}" if report.pruned else ""))
+    if report.skipped_paths:
+        click.echo(f"{report.skipped_paths} articles have URL paths too long for a file name: "
+                   "widgets find those by id only", err=True)
+
+
 @main.command("eval")
 @click.option("--docs", type=click.Path(exists=True, dir_okay=True, path_type=Path),
               help="Judged documents to index in a temporary index (default: use the current index).")

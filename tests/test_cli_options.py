@@ -269,6 +269,31 @@ def test_upsert_delete_and_reindex_take_an_index_dir(site, tmp_path):
     assert search_json(site, "--index-dir", str(index_dir))["total"] == search_json(site)["total"]
 
 
+# -- export --------------------------------------------------------------------------------
+
+def test_export_writes_under_the_public_path_for_the_site_url(site, sample_index, tmp_path):
+    target = tmp_path / "static"
+    result = run("--config", str(site), "export", "--static", str(target), "--index-dir", str(sample_index / "index"),
+                 "--site-url", "https://health.example.org/", "--public-path", "https://cdn.example/kindred/")
+    assert result.exit_code == 0, result.output
+    assert "exported 49 articles" in result.stdout
+    version = json.loads((target / "current.json").read_text())["version"]
+    page = (target / version / "widget" / "related" / f"{ARTICLE}.html").read_text()
+    assert 'href="/kindred/latest/static/widget-frame.css"' in page  # only the URL's path is used
+    listed = json.loads((target / version / "related" / f"{ARTICLE}.json").read_text())["related"]
+    assert listed and all(i["url"].startswith("https://health.example.org/articles/") for i in listed)
+
+
+def test_export_refuses_bad_options(site, tmp_path):
+    url = ("--site-url", "https://health.example.org/")
+    failed(run("--config", str(site), "export", *url), 2, "--static")
+    failed(run("--config", str(site), "export", "--static", str(tmp_path / "a"), *url, "--public-path", "kindred?x"),
+           1, "--public-path")
+    failed(run("--config", str(site), "export", "--static", str(tmp_path / "b")), 1, "site_url")
+    failed(run("--config", str(site), "export", "--static", str(tmp_path / "c"), *url, "--index-dir",
+               str(tmp_path / "none")), 1, "kindred index")
+
+
 # -- eval, eval-related --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -294,7 +294,7 @@ def engine_add_profile(engine: str, workdir: Path, tmp: Path) -> dict:
             "docs_per_s": round(len(docs) / add_s, 1), "profile_docs": len(part), "profile": text}
 
 
-def raw_whoosh(docs: list[dict], tmp: Path):
+def raw_whoosh(docs: list[dict], tmp: Path, depth: int = 10):
     from whoosh import index
     from whoosh.analysis import StemmingAnalyzer
     from whoosh.fields import ID, TEXT, Schema
@@ -316,12 +316,12 @@ def raw_whoosh(docs: list[dict], tmp: Path):
         words = plain_words(q)
         if not words:
             return []
-        return [hit["id"] for hit in searcher.search(parser.parse(" ".join(words)), limit=10)]
+        return [hit["id"] for hit in searcher.search(parser.parse(" ".join(words)), limit=depth)]
 
     return run, path
 
 
-def raw_tantivy(docs: list[dict], tmp: Path):
+def raw_tantivy(docs: list[dict], tmp: Path, depth: int = 10):
     import tantivy
 
     builder = tantivy.SchemaBuilder()
@@ -343,13 +343,13 @@ def raw_tantivy(docs: list[dict], tmp: Path):
         words = plain_words(q)
         if not words:
             return []
-        result = searcher.search(ix.parse_query(" ".join(words), ["title", "body"]), 10)
+        result = searcher.search(ix.parse_query(" ".join(words), ["title", "body"]), depth)
         return [searcher.doc(address)["id"][0] for _, address in result.hits]
 
     return run, path
 
 
-def raw_fts5(docs: list[dict], tmp: Path):
+def raw_fts5(docs: list[dict], tmp: Path, depth: int = 10):
     import sqlite3
 
     path = tmp / "fts5.sqlite"
@@ -366,12 +366,12 @@ def raw_fts5(docs: list[dict], tmp: Path):
             return []
         match = " OR ".join(f'"{w}"' for w in words)
         return [row[0] for row in conn.execute(
-            "SELECT id FROM docs WHERE docs MATCH ? ORDER BY bm25(docs) LIMIT 10", (match,))]
+            "SELECT id FROM docs WHERE docs MATCH ? ORDER BY bm25(docs) LIMIT ?", (match, depth))]
 
     return run, path
 
 
-def raw_bm25s(docs: list[dict], tmp: Path):
+def raw_bm25s(docs: list[dict], tmp: Path, depth: int = 10):
     import bm25s
 
     try:
@@ -387,7 +387,7 @@ def raw_bm25s(docs: list[dict], tmp: Path):
     retriever.index(tokens, show_progress=False)
     path = tmp / "bm25s"
     retriever.save(str(path))
-    k = min(10, len(ids))
+    k = min(depth, len(ids))
 
     def run(q: str) -> list[str]:
         query = bm25s.tokenize(q, stopwords="en", stemmer=stemmer, show_progress=False)

@@ -13,7 +13,9 @@ URL list (bounded: each thread stops after --max-requests as well as at the time
 - a bare Flask app returning a constant JSON under gunicorn with 2 sync workers (the ceiling
   for any Flask app here);
 - nginx serving the same JSON as a static file (the machine's ceiling);
-- nginx proxying to that bare Flask gunicorn.
+- nginx proxying to that bare Flask gunicorn;
+- the related lists of the same index written by `kindred export --static` and served by nginx
+  with the documented config (docs/nginx/kindred-static.conf), over the same ids.
 
 Servers are started here, on free ports, and stopped at the end; nothing else is contacted.
 """
@@ -38,7 +40,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 from bench.common import (  # noqa: E402
     KINDRED, REPO, RESULTS, SEED, clean_env, free_port, profile_text, remove, short_queries, stop_process,
@@ -84,6 +86,26 @@ http {{
             proxy_set_header Host $host;
         }}
     }}
+}}
+"""
+# nginx serving `kindred export --static`: the documented server block, its port and root changed.
+STATIC_SITE = REPO / "docs" / "nginx" / "kindred-static.conf"
+NGINX_STATIC_CONF = """{user}
+worker_processes 2;
+daemon off;
+pid {tmp}/nginx-export.pid;
+error_log {tmp}/nginx-export-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    client_body_temp_path {tmp}/nginx-body;
+    proxy_temp_path {tmp}/nginx-proxy;
+    fastcgi_temp_path {tmp}/nginx-fastcgi;
+    uwsgi_temp_path {tmp}/nginx-uwsgi;
+    scgi_temp_path {tmp}/nginx-scgi;
+    include {site};
 }}
 """
 FULL = {"duration": 5, "warm": 3, "warm_search": 15, "rounds": 3, "log_length": 20_000, "distinct": 5_000, "profile": 500}
@@ -299,6 +321,17 @@ def run(limits: dict) -> dict:
         print(line("Kindred related, whoosh", runs["related"]), flush=True)
         servers.stop_all()
 
+        # The same lists exported as files (Kindred not running), behind nginx.
+        results["export"] = export_related(tmp, "whoosh")
+        port = static_nginx(servers, tmp, Path(results["export"]["directory"]))
+        version = results["export"]["version"]
+        export_files = {name: write_lines(tmp / f"{name}-export.txt", exported_urls(files[name], version))
+                        for name in ("related", "related_warm")}
+        runs["related_export_nginx"] = measure(f"http://127.0.0.1:{port}", export_files["related"],
+                                               export_files["related_warm"], limits)
+        print(line("related via kindred export, nginx", runs["related_export_nginx"]), flush=True)
+        servers.stop_all()
+
         _, base = kindred_server(servers, tmp, "tantivy", "tantivy")
         runs["search_tantivy"] = measure(base, files["search"], files["search_warm"], limits)
         print(line("Kindred search (Zipf), tantivy, default", runs["search_tantivy"]), flush=True)
@@ -312,6 +345,41 @@ def run(limits: dict) -> dict:
         remove(tmp)
     results["ratios"] = http_ratios(runs)
     return results
+
+
+def export_related(tmp: Path, engine: str) -> dict:
+    """`kindred export --static` of the index built with `engine`: its version and duration."""
+    config = write_config(tmp, f"export-{engine}", engine)
+    directory = tmp / f"export-{engine}"
+    started = time.perf_counter()
+    subprocess.run([KINDRED, "--config", str(config), "export", "--static", str(directory), "--site-url",
+                    "https://www.example.org/"], check=True, env=clean_env(), capture_output=True, text=True)
+    seconds = round(time.perf_counter() - started, 1)
+    version = json.loads((directory / "current.json").read_text(encoding="utf-8"))["version"]
+    manifest = json.loads((directory / version / "manifest.json").read_text(encoding="utf-8"))
+    return {"directory": str(directory), "version": version, "seconds": seconds, "articles": manifest["articles"],
+            "files": manifest["file_count"], "bytes": manifest["bytes"]}
+
+
+def exported_urls(api_urls: Path, version: str) -> list[str]:
+    """The exported file of each /api/v1/related/<id> in a URL list, in the same order."""
+    from web.export import file_name
+
+    prefix = "/api/v1/related/"
+    return [f"/{version}/related/{file_name(unquote(url[len(prefix):]))}.json"
+            for url in api_urls.read_text(encoding="utf-8").splitlines() if url.startswith(prefix)]
+
+
+def static_nginx(servers: Servers, tmp: Path, directory: Path) -> int:
+    """nginx with docs/nginx/kindred-static.conf (port and root changed) serving an export."""
+    port = free_port()
+    site = tmp / "kindred-static.conf"
+    site.write_text(STATIC_SITE.read_text(encoding="utf-8").replace("listen 80;", f"listen 127.0.0.1:{port};")
+                    .replace("root /srv/kindred/var/static;", f"root {directory};"), encoding="utf-8")
+    conf = tmp / "nginx-export.conf"
+    conf.write_text(NGINX_STATIC_CONF.format(user="user root;" if os.geteuid() == 0 else "", tmp=tmp, site=site))
+    servers.start(["nginx", "-p", str(tmp), "-c", str(conf)], port)
+    return port
 
 
 def profile_app(tmp: Path, files: dict, limits: dict) -> dict:
@@ -367,6 +435,10 @@ def http_ratios(runs: dict) -> list[dict]:
         if key in runs:
             value = runs[key]["rps"] / flask
             add(label, value, f">= {target:.0%}", value >= target)
+    if "related_export_nginx" in runs:
+        value = runs["related_export_nginx"]["rps"] / flask
+        rows.append({"name": "related via `kindred export` behind nginx / bare Flask req/s", "value": round(value, 3),
+                     "target": ">= 10x", "met": value >= 10, "unit": "x"})
     cost = 1 - runs["search_default"]["rps"] / runs["search_analytics_off"]["rps"]
     add("analytics cost (1 - on/off req/s, search)", cost, "<= 10%", cost <= 0.10)
     gain = runs["search_default"]["rps"] / runs["search_cache_off"]["rps"]

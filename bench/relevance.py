@@ -1,10 +1,12 @@
-"""Search quality on the judged collections: `kindred eval` on Cranfield and CISI, both engines.
+"""Search quality on every judged collection: `kindred eval` with the defaults, both engines, beside the peers.
 
-    python bench/relevance.py [--quick] [--json PATH]
+    python bench/relevance.py [--quick] [--collections ...] [--json PATH]
 
-Runs the command line exactly as a user would (from the repository root, so ./kindred.toml
-applies as it does for them, with no KINDRED_* variables) and keeps its JSON: nDCG@10, MAP,
-recall@100 over all judged queries, the mean query time and the build time.
+Runs the command line exactly as a user would (from the repository root, without --config,
+so no site synonyms or rules, and with no KINDRED_* variables) and keeps its JSON: nDCG@10,
+MAP, recall@100 over all judged queries, the mean query time and the build time. Each row
+carries the best peer's nDCG@10 on the collection (raw Whoosh, raw tantivy, SQLite FTS5,
+bm25s; bench/judged.py, cached) and Kindred's margin over it.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ import time
 
 from bench.common import KINDRED, REPO, RESULTS, clean_env, run_json, write_json
 from bench.corpora import CORPORA
+from bench.judged import COLLECTIONS, Judged, load, peer_scores
 
-COLLECTIONS = ("cranfield", "cisi")
 ENGINES = ("whoosh", "tantivy")
 
 
-def command(collection: str, engine: str) -> list[str]:
-    folder = CORPORA / collection
-    return [KINDRED, "eval", "--docs", str(folder / "docs.jsonl"), "--queries", str(folder / "queries.jsonl"),
+def command(collection: Judged, engine: str) -> list[str]:
+    folder = collection.docs.parent
+    return [KINDRED, "eval", "--docs", str(collection.docs), "--queries", str(folder / "queries.jsonl"),
             "--qrels", str(folder / "qrels.tsv"), "--engine", engine]
 
 
@@ -38,27 +40,33 @@ def shown(args: list[str]) -> str:
     """The command as a reader types it from the repository root."""
     text = " ".join(args).replace(str(CORPORA), "../shared/corpora" if CORPORA == REPO.parent / "shared" / "corpora"
                                   else str(CORPORA))
-    return text.replace(KINDRED, ".venv/bin/kindred")
+    return text.replace(str(REPO) + "/", "").replace(KINDRED, ".venv/bin/kindred")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tantivy only (smoke run)")
+    parser.add_argument("--collections", nargs="+", choices=COLLECTIONS, default=list(COLLECTIONS))
     parser.add_argument("--json", type=Path, default=RESULTS / "relevance.json")
     args = parser.parse_args()
     started = time.perf_counter()
     rows = []
-    for collection in COLLECTIONS:
+    for name in args.collections:
+        collection = load(name)
+        peers = {system: scores["ndcg@10"] for system, scores in peer_scores(collection).items()}
+        best = max(peers.values())
         for engine in ENGINES:
             if args.quick and engine == "whoosh":
                 continue
             cmd = command(collection, engine)
             t = time.perf_counter()
             result = run_json(cmd, cwd=REPO, env=clean_env())
-            rows.append({"collection": collection, "engine": engine, "command": shown(cmd),
-                         "wall_s": round(time.perf_counter() - t, 1), **result})
-            print(f"  {collection:10} {engine:8} nDCG@10 {result['ndcg@10']:.4f}  MAP {result['map']:.4f}  "
-                  f"R@100 {result['recall@100']:.4f}  {result['mean_query_ms']:.1f} ms/query", flush=True)
+            rows.append({"collection": name, "engine": engine, "command": shown(cmd),
+                         "wall_s": round(time.perf_counter() - t, 1), **result, "peers": peers,
+                         "best_peer": best, "margin": round(result["ndcg@10"] - best, 4)})
+            print(f"  {name:18} {engine:8} nDCG@10 {result['ndcg@10']:.4f} (best peer {best:.4f}, "
+                  f"{result['ndcg@10'] - best:+.4f})  MAP {result['map']:.4f}  R@100 {result['recall@100']:.4f}  "
+                  f"{result['mean_query_ms']:.1f} ms/query", flush=True)
     write_json(args.json, {"quick": args.quick, "rows": rows, "wall_s": round(time.perf_counter() - started, 1)})
 
 

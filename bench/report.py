@@ -195,15 +195,16 @@ def related_target(related: list[dict]) -> list[list]:
              "≤ 60 s, ≤ 2 GiB", f"{seconds:.1f} s, {peak / 1024:.2f} GiB", verdict(seconds <= 60 and peak <= 2048)]]
 
 
+def ratio_text(row: dict) -> str:
+    """A ratio as its target is written: a count, a multiple (10x) or a percentage."""
+    if "errors" in row["name"]:
+        return f"{row['value']:.0f}"
+    return f"{row['value']:.1f}x" if row.get("unit") == "x" else f"{row['value']:.1%}"
+
+
 def http_targets(http: dict) -> list[list]:
-    rows = []
-    for row in http["ratios"]:
-        if row["met"] is None:
-            continue
-        value = row["value"]
-        shown = f"{value:.0f}" if "errors" in row["name"] else f"{value:.1%}"
-        rows.append([f"HTTP: {row['name']}", row["target"], shown, verdict(row["met"])])
-    return rows
+    return [[f"HTTP: {row['name']}", row["target"], ratio_text(row), verdict(row["met"])]
+            for row in http["ratios"] if row["met"] is not None]
 
 
 def replication_targets(replication: dict) -> list[list]:
@@ -465,6 +466,7 @@ def http_section(http: dict) -> list[str]:
         "related": ("Kindred related, whoosh", "every id, shuffled"),
         "search_tantivy": ("Kindred search, tantivy (defaults)", "Zipf search log"),
         "related_tantivy": ("Kindred related, tantivy", "every id, shuffled"),
+        "related_export_nginx": ("related via `kindred export`, nginx (kindred-static.conf)", "every id, shuffled"),
     }
     rows = []
     for key, r in http["runs"].items():
@@ -486,13 +488,20 @@ def http_section(http: dict) -> list[str]:
            f"{limits['rounds']} round(s) each, the median round shown: each variant is first warmed for "
            f"{limits.get('warm_search', limits['warm'])} s from another log of the same kind, and each round replays "
            "its own log (new draws, so a round never finds exactly its requests cached by an earlier one). Latency is wrk's "
-           "(with coordinated omission).", "",
+           "(with coordinated omission)." + export_note(http.get("export")), "",
            table(["server", "URLs", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "requests"], rows), "",
            "![HTTP requests per second](img/bench-http.png)", "", "Ratios, same run:", ""]
-    rrows = [[r["name"], f"{r['value']:.0f}" if "errors" in r["name"] else f"{r['value']:.1%}", r["target"],
-              verdict(r["met"])] for r in http["ratios"]]
+    rrows = [[r["name"], ratio_text(r), r["target"], verdict(r["met"])] for r in http["ratios"]]
     out += [table(["ratio", "value", "target", ""], rrows), ""]
     return out
+
+
+def export_note(export: dict | None) -> str:
+    if not export:
+        return ""
+    return (f" The exported run: `kindred export --static` of the whoosh index ({export['articles']:,} articles, "
+            f"{export['files']:,} files, {export['bytes'] / 2**20:.1f} MiB, {export['seconds']} s), Kindred stopped, "
+            "nginx serving `/<version>/related/<id>.json` with the documented config.")
 
 
 def related_section(related: list[dict], run: dict) -> list[str]:
@@ -543,14 +552,17 @@ def replication_section(replication: dict, run: dict) -> list[str]:
 
 
 def relevance_section(relevance: dict) -> list[str]:
-    rows = [[r["collection"], r["engine"], r["ndcg@10"], r["map"], r["recall@100"], r["queries"], ms(r["mean_query_ms"]),
-             r.get("build_s", "–")] for r in relevance["rows"]]
+    rows = [[r["collection"], r["engine"], r["ndcg@10"], r.get("best_peer", "–"),
+             f"{r['margin']:+.4f}" if "margin" in r else "–", r["map"], r["recall@100"], r["queries"],
+             ms(r["mean_query_ms"]), r.get("build_s", "–")] for r in relevance["rows"]]
     commands = [code(r["command"]) for r in relevance["rows"]]
     return ["## Relevance (judged collections)", "",
-            "`kindred eval` from the repository root (so ./kindred.toml applies as for a user, no KINDRED_* variables), "
-            "all judged queries, plain-text questions:", "",
-            table(["collection", "engine", "nDCG@10", "MAP", "recall@100", "judged queries", "mean ms/query", "build s"],
-                  rows), "", "Commands:", "", *[f"- {c}" for c in commands], ""]
+            "`kindred eval` from the repository root without --config (no site synonyms or rules, no KINDRED_* "
+            "variables), all judged queries, plain-text questions, beside the best of raw Whoosh, raw tantivy, "
+            "SQLite FTS5 and bm25s on the same collection ([search.md](search.md) has every peer and how the "
+            "defaults were chosen):", "",
+            table(["collection", "engine", "nDCG@10", "best peer", "margin", "MAP", "recall@100", "judged queries",
+                   "mean ms/query", "build s"], rows), "", "Commands:", "", *[f"- {c}" for c in commands], ""]
 
 
 def abuse_targets(abuse: dict) -> list[list]:

@@ -27,7 +27,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: 
 from tests.browser.servers import (  # noqa: E402
     CHROMIUM_LAUNCH, LONG_WORD, WIDGET_ARTICLE, Servers, build_sample_index, sample_site_settings, start_servers,
 )
-from web.analytics import connect  # noqa: E402
+from analytics.recorder import connect  # noqa: E402
 
 OUT = REPO / "docs" / "img"
 DESKTOP = {"width": 1280, "height": 860}
@@ -126,10 +126,12 @@ def seed_history(db: Path) -> None:
                 for _ in range(rng.randint(0, weight)):
                     at = (day + dt.timedelta(minutes=rng.randint(0, 1000))).isoformat(timespec="milliseconds")
                     results = 0 if query in NO_RESULTS else rng.randint(3, 12)
-                    conn.execute("INSERT INTO searches VALUES (?, ?, '{}', ?, ?, 1, ?)",
+                    conn.execute("INSERT INTO searches (at, query, filters, results, latency_ms, page, session) "
+                                 "VALUES (?, ?, '{}', ?, ?, 1, ?)",
                                  (at, query, results, rng.uniform(3, 25), f"s{rng.randint(0, 400):032x}"[-32:]))
                     if results and rng.random() < 0.45:
-                        conn.execute("INSERT INTO clicks VALUES (?, 'result', ?, NULL, ?, ?, NULL)",
+                        conn.execute("INSERT INTO clicks (at, kind, query, source, target, position) "
+                                     "VALUES (?, 'result', ?, NULL, ?, ?)",
                                      (at, query, "ketamine-addiction-treatment", rng.choice((1, 1, 1, 2, 3))))
     conn.close()
 

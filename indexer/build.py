@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from indexer.journal import Journal
 from indexer import related_build
+from indexer.errors import BuildError
 from indexer.lexicon import feedback_material, spelling_min_df, surface_words
 from indexer.locks import file_lock
 from indexer.sources import Record, Rejected, Skipped, read_paths
@@ -41,10 +42,6 @@ from search.versions import BUILD_PREFIX, IndexNotFound, Layout, library_version
 PROGRESS_MIN_ARTICLES = 300
 # A report lists this many rejected records and counts the rest (a hostile file can make millions).
 MAX_KEPT_REJECTIONS = 1_000
-
-
-class BuildError(RuntimeError):
-    """A build that cannot produce a version worth serving."""
 
 
 @dataclass

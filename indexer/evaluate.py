@@ -3,28 +3,59 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 from indexer.build import Indexer
 from indexer.related_build import related_lists
 from indexer.sources import Record, read_paths
 from search.article import Article
-from search.config import Settings
+from search.config import Settings, load_settings
 from search.document import IndexDoc
 from search.evaluation import evaluate, load_qrels, load_queries
 from search.service import SearchService
+from search.related_lists import RelatedEntry
 
 SPLITS = ("all", "tune", "heldout")
+# The settings that decide a ranking, reported with every evaluation.
+RANKING_SETTINGS = ("engine", "field_weights", "search_k1", "search_b", "search_max_terms", "search_max_postings",
+                    "search_synonym_weight", "search_proximity_weight", "search_feedback_docs", "search_feedback_terms",
+                    "search_feedback_words", "search_feedback_min_terms")
 
 
-def in_split(query_id: str, split: str) -> bool:
-    """A fixed half of the queries for tuning, the other half held out (by hash, not order)."""
+def evaluation_settings(config_file: Path | None, overrides: Mapping[str, Any] | None = None,
+                        environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings an evaluation runs with: a collection is scored on its own.
+
+    A site's kindred.toml, synonyms and rules apply only when `config_file` names them
+    (`kindred eval --config`): the one in the working directory is not looked for, and
+    without a config there are no synonyms or rules (the sample site's drug slang has
+    nothing to do with aerodynamics)."""
+    settings = load_settings(config_file, overrides, environ, look_in_cwd=False)
+    if config_file is None:
+        settings = settings.replace(synonyms=Path(os.devnull), rules=Path(os.devnull))
+    return settings
+
+
+def described(settings: Settings, config_file: Path | None) -> dict[str, object]:
+    """What an evaluation used: the config file, synonyms, rules and ranking settings."""
+    return {
+        "config": str(config_file) if config_file else None,
+        "synonyms": str(settings.resolve(settings.synonyms)) if config_file else None,
+        "rules": str(settings.resolve(settings.rules)) if config_file else None,
+        "settings": {name: getattr(settings, name) for name in RANKING_SETTINGS},
+    }
+
+
+def in_split(item_id: str, split: str) -> bool:
+    """A fixed half of the queries (or articles) for tuning, the other half held out (by hash, not order)."""
     if split == "all":
         return True
-    tune = int(hashlib.sha1(query_id.encode()).hexdigest(), 16) % 2 == 0
+    tune = int(hashlib.sha1(item_id.encode()).hexdigest(), 16) % 2 == 0
     return tune if split == "tune" else not tune
 
 
@@ -52,23 +83,16 @@ def run_eval(settings: Settings, queries_path: Path, qrels_path: Path, docs: Pat
             "mean_query_ms": round(elapsed * 1000 / max(len(queries), 1), 2), **report}
 
 
-def run_eval_related(settings: Settings, docs: Path, label: str = "category", k: int = 5) -> dict[str, object]:
+def run_eval_related(settings: Settings, docs: Path, label: str = "category", k: int = 5,
+                     split: str = "all") -> dict[str, object]:
     """Fit the related model on `docs` with the label held out; score precision@k against it.
 
     The label is removed from every article before fitting, so no category or tag boost
-    can see it: the figure measures the text model (and blend) alone."""
+    can see it: the figure measures the text model (and blend) alone. Every article is
+    fitted and listed; `split` chooses whose lists are scored (a fixed half by id)."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    labelled: dict[str, str] = {}
-    articles = []
-    for item in read_paths([docs]):
-        if not isinstance(item, Record):
-            continue
-        article = item.article
-        value = _label(article, label)
-        if value:
-            labelled[article.id] = value
-        articles.append(_without(article, label))
+    articles, labelled = read_labelled(docs, label)
     timings["read_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -78,24 +102,46 @@ def run_eval_related(settings: Settings, docs: Path, label: str = "category", k:
 
     lists, model_timings = related_lists(settings, articles, index_docs)
     timings.update(model_timings)
+    return {**score_related(lists, [a.id for a in articles], labelled, k, split), "label": label,
+            **{name: round(value, 2) for name, value in timings.items()}}
 
+
+def read_labelled(docs: Path, label: str = "category") -> tuple[list[Article], dict[str, str]]:
+    """The articles of `docs` with `label` removed, and each labelled article's label."""
+    labelled: dict[str, str] = {}
+    articles = []
+    for item in read_paths([docs]):
+        if not isinstance(item, Record):
+            continue
+        value = _label(item.article, label)
+        if value:
+            labelled[item.article.id] = value
+        articles.append(_without(item.article, label))
+    return articles, labelled
+
+
+def score_related(lists: Mapping[str, Sequence[RelatedEntry]], ids: Sequence[str], labelled: Mapping[str, str],
+                  k: int = 5, split: str = "all") -> dict[str, object]:
+    """precision@k of the lists of the labelled articles in `split`: of their first k
+    entries, the share with the same label (an unlabelled entry counts as a miss); coverage:
+    the share of articles whose first k entries are all `similar`."""
     hits = total = full = 0
-    for article in articles:
-        entries = lists.get(article.id, [])[:k]
+    scored = [i for i in ids if in_split(i, split)]
+    for article_id in scored:
+        entries = lists.get(article_id, [])[:k]
         if sum(1 for e in entries if e.kind == "similar") >= k:
             full += 1
-        source_label = labelled.get(article.id)
+        source_label = labelled.get(article_id)
         if source_label is None:
             continue
-        total += len(entries[:k])
-        hits += sum(1 for e in entries[:k] if labelled.get(e.id) == source_label)
+        total += len(entries)
+        hits += sum(1 for e in entries if labelled.get(e.id) == source_label)
     return {
         f"precision@{k}": round(hits / total, 4) if total else 0.0,
-        "coverage": round(full / len(articles), 4) if articles else 0.0,
-        "articles": len(articles),
-        "labelled_sources": len([a for a in articles if a.id in labelled]),
-        "label": label,
-        **{name: round(value, 2) for name, value in timings.items()},
+        "coverage": round(full / len(scored), 4) if scored else 0.0,
+        "articles": len(ids),
+        "labelled_sources": len([i for i in scored if i in labelled]),
+        "split": split,
     }
 
 

@@ -36,8 +36,8 @@ from search.related_lists import RelatedEntry
 WHY_TERMS = 3
 # Terms in more than max(MAX_DF_DOCS, MAX_DF_SHARE x n) articles are dropped: they say
 # little about what an article is about, and their long postings are what makes all-pairs
-# similarity slow (measured: precision unchanged on BBC and psychoactive-substances,
-# 100k articles in seconds instead of minutes; docs/benchmarks.md).
+# similarity slow (measured: precision unchanged on two labelled corpora, 100k articles in
+# seconds instead of minutes; docs/benchmarks.md and docs/related.md).
 MAX_DF_DOCS = 500
 MAX_DF_SHARE = 0.01
 # Topics are learned from at most this many articles (then every article is projected):
@@ -56,7 +56,7 @@ def saturated_tf(counts: np.ndarray, lengths: np.ndarray, saturation: float) -> 
     """Term frequency that saturates like BM25's, with a constant that grows with the
     article's length (k = saturation x terms in the article): a short piece that repeats a
     word is not much more about it, a long one that keeps coming back to a word is.
-    (Measured against 1 + log tf on BBC and psychoactive-substances: docs/related.md.)"""
+    (Measured against 1 + log tf on the labelled corpora of docs/related.md.)"""
     k = saturation * lengths
     return counts * (k + 1) / (counts + k)
 

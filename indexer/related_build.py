@@ -22,7 +22,8 @@ from search.store import Store
 
 def model_params(settings: Settings) -> dict[str, object]:
     return {"n_candidates": settings.related_k + 10, "min_df": 1, "max_df": "auto",
-            "n_topics": settings.related_topics, "topic_weight": settings.related_topic_weight}
+            "tf_saturation": settings.related_tf_saturation, "n_topics": settings.related_topics,
+            "topic_weight": settings.related_topic_weight}
 
 
 @dataclass
@@ -66,8 +67,9 @@ def payloads(settings: Settings, lists: Mapping[str, list[RelatedEntry]],
     rendered = {}
     for source, entries in lists.items():
         shown = {e.id: found for e in entries if (found := article(e.id)) is not None}
+        # Root-relative links: the host (site_url, else the request's) is added when served.
         rendered[source] = (entries, render(entries, shown, article_links=settings.article_links,
-                                            site_url=settings.site_url, teaser_length=settings.teaser_length))
+                                            teaser_length=settings.teaser_length))
     return rendered
 
 

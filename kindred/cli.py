@@ -14,10 +14,9 @@ from typing import Any, Callable
 
 import click
 
-from indexer.build import BuildError, Indexer
+from indexer.errors import BuildError
 from indexer.locks import IndexBusy
 from indexer.storage import StorageError
-from indexer.sources import Record, Rejected, read_paths
 from search.article import InvalidArticle
 from search.config import ConfigError, Settings, find_config_file, load_settings, reference_markdown, setting_fields
 from search.deadline import SearchTimeout
@@ -29,6 +28,14 @@ DOMAIN_ERRORS = (BuildError, IndexBusy, IndexNotFound, IncompatibleIndex, QueryE
                  StorageError, SearchTimeout, BrokenIndex)
 MAX_LISTED_REJECTIONS = 50
 log = logging.getLogger("kindred")
+
+
+def _indexer(settings: Settings, **options: Any):
+    """The writing side, imported by the commands that write (scikit-learn and the source
+    readers come with it): reading commands start without them."""
+    from indexer.build import Indexer
+
+    return Indexer(settings, **options)
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
@@ -107,7 +114,7 @@ def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, id_prefix, 
     settings = _settings(ctx, index_dir=index_dir, engine=engine)
     if id_prefix:  # added to the configured ones
         settings = _settings(ctx, index_dir=index_dir, engine=engine, id_prefixes={**settings.id_prefixes, **id_prefix})
-    indexer = Indexer(settings, progress=not quiet and sys.stderr.isatty())
+    indexer = _indexer(settings, progress=not quiet and sys.stderr.isatty())
     if reset_journal:
         indexer.journal.clear()
     rejections = RejectionList()
@@ -130,6 +137,8 @@ class RejectionList:
         self.count = 0
 
     def add(self, item: object) -> None:
+        from indexer.sources import Rejected
+
         if isinstance(item, Rejected):
             self.count += 1
             if self.count <= MAX_LISTED_REJECTIONS:
@@ -155,6 +164,8 @@ def _report_rejections(report) -> None:
 @domain_errors
 def upsert(ctx, paths, index_dir):
     """Add or replace the articles in PATHS in the current index, without a full rebuild."""
+    from indexer.sources import Record, Rejected, read_paths
+
     settings = _settings(ctx, index_dir=index_dir)
     records, rejected = [], []
     for item in read_paths(list(paths), settings):
@@ -165,7 +176,7 @@ def upsert(ctx, paths, index_dir):
     for item in rejected:
         click.echo(f"rejected {item}", err=True)
     if records:
-        report = Indexer(settings).upsert(records)
+        report = _indexer(settings).upsert(records)
         click.echo(f"upserted {report.upserted} articles; {report.related_updated} related lists updated")
     if rejected:
         ctx.exit(1)
@@ -178,7 +189,7 @@ def upsert(ctx, paths, index_dir):
 @domain_errors
 def delete(ctx, ids, index_dir):
     """Remove articles by id from the current index (and from every related list)."""
-    report = Indexer(_settings(ctx, index_dir=index_dir)).delete(list(ids))
+    report = _indexer(_settings(ctx, index_dir=index_dir)).delete(list(ids))
     click.echo(f"deleted {report.deleted} articles; {report.related_updated} related lists updated")
     if report.deleted < len(set(ids)):
         click.echo(f"{len(set(ids)) - report.deleted} ids were not in the index", err=True)
@@ -193,7 +204,7 @@ def reindex(ctx, index_dir):
     """Rebuild from the sources of the current version (refits related articles).
 
     Exits with status 1 when any record was rejected, like `kindred index`."""
-    report = Indexer(_settings(ctx, index_dir=index_dir)).reindex()
+    report = _indexer(_settings(ctx, index_dir=index_dir)).reindex()
     _report_rejections(report)
     click.echo(f"indexed {report.indexed} articles into version {report.version} ({report.rejected_count} rejected)")
     if report.rejected_count:
@@ -214,7 +225,7 @@ def check(ctx, index_dir, repair):
 
     settings = _settings(ctx, index_dir=index_dir)
     if repair:
-        click.echo(f"resolved {Indexer(settings).recover()} interrupted writes")
+        click.echo(f"resolved {_indexer(settings).recover()} interrupted writes")
     report = check_index(settings)
     for problem in report.problems:
         click.echo(problem)
@@ -295,6 +306,34 @@ def related(ctx, article_id, index_dir, limit, as_json):
         click.echo(f"{number}. {item.title}  [{item.id}] {item.kind} {item.score:.3f}{why}")
 
 
+@main.command("export")
+@click.option("--static", "target", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write the static files into (created if missing).")
+@click.option("--public-path", default="/", show_default=True,
+              help="The path (or URL) where the directory is served; the iframe pages' links to their CSS "
+                   "and script start with it.")
+@click.option("--site-url", help="Base URL for relative article URLs (setting site_url); required here.")
+@index_dir_option
+@click.pass_context
+@domain_errors
+def export(ctx, target, public_path, site_url, index_dir):
+    """Write every article's related list, iframe page and widget.js for a static host or CDN,
+    so the widget works with Kindred down (docs/embedding.md)."""
+    settings = _settings(ctx, index_dir=index_dir, site_url=site_url)
+    from web.export import ExportError, export_static
+
+    try:
+        report = export_static(settings, target, public_path)
+    except ExportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    state = "unchanged, already exported" if report.unchanged else f"{report.files} files, {report.bytes:,} bytes"
+    click.echo(f"exported {report.articles} articles into {report.directory} ({state})"
+               + (f"; removed {', '.join(report.pruned)}" if report.pruned else ""))
+    if report.skipped_paths:
+        click.echo(f"{report.skipped_paths} articles have URL paths too long for a file name: "
+                   "widgets find those by id only", err=True)
+
+
 @main.command("eval")
 @click.option("--docs", type=click.Path(exists=True, dir_okay=True, path_type=Path),
               help="Judged documents to index in a temporary index (default: use the current index).")
@@ -311,13 +350,26 @@ def related(ctx, article_id, index_dir, limit, as_json):
 @click.pass_context
 @domain_errors
 def evaluate_search(ctx, docs, queries, qrels, engine, split, operators, index_dir):
-    """Score search quality on judged queries: nDCG@10, MAP and recall@100 as JSON."""
-    from indexer.evaluate import run_eval
+    """Score search quality on judged queries: nDCG@10, MAP and recall@100 as JSON.
 
-    settings = _settings(ctx, engine=engine, index_dir=index_dir)
+    The collection is scored on its own: a site's settings, synonyms and rules apply only
+    with --config (./kindred.toml is not read)."""
+    from indexer.evaluate import described, run_eval
+
+    settings = _evaluation_settings(ctx, engine=engine, index_dir=index_dir)
     try:
-        _emit(run_eval(settings, queries, qrels, docs=docs, split=split, operators=operators))
+        result = run_eval(settings, queries, qrels, docs=docs, split=split, operators=operators)
     except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _emit({**result, **described(settings, ctx.obj.get("config"))})
+
+
+def _evaluation_settings(ctx: click.Context, **overrides: Any) -> Settings:
+    from indexer.evaluate import evaluation_settings
+
+    try:
+        return evaluation_settings(ctx.obj.get("config"), overrides)
+    except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 
 
@@ -328,13 +380,18 @@ def evaluate_search(ctx, docs, queries, qrels, engine, split, operators, index_d
               help="The field that says which articles belong together; held out from the model.")
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1),
               help="Related articles scored per article.")
+@click.option("--split", type=click.Choice(["all", "tune", "heldout"]), default="all", show_default=True,
+              help="Score every article's list, or a fixed half of them (by id): the tuning or the held-out half.")
 @click.pass_context
 @domain_errors
-def evaluate_related(ctx, docs, label, k):
-    """Score related articles: precision@k against a held-out label, coverage and timings."""
-    from indexer.evaluate import run_eval_related
+def evaluate_related(ctx, docs, label, k, split):
+    """Score related articles: precision@k against a held-out label, coverage and timings.
 
-    _emit(run_eval_related(_settings(ctx), docs, label, k))
+    Like `kindred eval`, a site's settings apply only with --config."""
+    from indexer.evaluate import described, run_eval_related
+
+    settings = _evaluation_settings(ctx)
+    _emit({**run_eval_related(settings, docs, label, k, split), "config": described(settings, ctx.obj.get("config"))["config"]})
 
 
 @main.command()
@@ -373,7 +430,7 @@ def analytics():
 @click.pass_context
 def analytics_report(ctx, days, limit, as_json, as_csv):
     """What readers searched for, found nothing for, and clicked."""
-    from web.analytics_report import build_report, report_csv
+    from analytics.report import build_report, report_csv
 
     settings = _settings(ctx)
     report = build_report(settings.resolve(settings.analytics_db), days, limit)
@@ -406,7 +463,7 @@ def analytics_report(ctx, days, limit, as_json, as_csv):
 @click.pass_context
 def analytics_purge(ctx, days):
     """Delete analytics events older than the retention period."""
-    from web.analytics import purge
+    from analytics.recorder import purge
 
     settings = _settings(ctx)
     days = settings.analytics_retention_days if days is None else days

@@ -8,17 +8,18 @@ from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
 from search.analysis import fold
+from search.fields import Date, Identifier, InvalidRecord, Listing, Record, Text
 
 MAX_ID_CHARS = 200
 MAX_SHORT_FIELD_CHARS = 2_000
 MAX_BODY_CHARS = 2_000_000
 MAX_TAGS = 100
+MAX_RELATED_CONTROLS = 100  # related_pins, related_blocks
 
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SLUG_JUNK = re.compile(r"[^0-9a-z]+")
 
 
-class InvalidArticle(ValueError):
+class InvalidArticle(InvalidRecord):
     """A record that cannot become an Article; the message says which field and why."""
 
 
@@ -46,24 +47,10 @@ class Article:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> "Article":
         """Validate a loose mapping (JSON, CSV row, front matter); unknown keys are ignored."""
-        if not isinstance(data, Mapping):
-            raise InvalidArticle(f"expected an object with fields, got {type(data).__name__}")
-        if "title" not in data:
-            raise InvalidArticle("missing required field 'title'")
-        values: dict[str, Any] = {
-            "id": _identifier(data.get("id"), "id"),
-            "title": _text(data.get("title"), "title", MAX_SHORT_FIELD_CHARS),
-        }
-        for name in ("summary", "url", "category", "author", "image"):
-            values[name] = _text(data.get(name), name, MAX_SHORT_FIELD_CHARS)
-        values["body"] = _text(data.get("body"), "body", MAX_BODY_CHARS, keep_newlines=True)
+        values = ARTICLE_FIELDS.validate(data)
         if not values["title"]:
             # An empty title (WordPress allows it) still needs something a reader can click.
             values["title"] = _first_words(values["summary"] or values["body"]) or f"Untitled ({values['id']})"
-        values["tags"] = _labels(data.get("tags"), "tags")
-        values["published"] = _date(data.get("published"))
-        values["related_pins"] = tuple(_identifier(v, "related_pins") for v in _list(data.get("related_pins"), "related_pins"))
-        values["related_blocks"] = tuple(_identifier(v, "related_blocks") for v in _list(data.get("related_blocks"), "related_blocks"))
         return cls(**values)
 
     @classmethod
@@ -106,6 +93,27 @@ class Article:
 
 _FIELD_NAMES = tuple(f.name for f in fields(Article))
 
+# What an article may hold: from_mapping validates with it, and the OpenAPI document's
+# Article schema is made from it (ARTICLE_FIELDS.schema()).
+ARTICLE_FIELDS = Record(
+    {
+        "id": Identifier(MAX_ID_CHARS),
+        "title": Text(MAX_SHORT_FIELD_CHARS),
+        "body": Text(MAX_BODY_CHARS, keep_newlines=True),
+        "summary": Text(MAX_SHORT_FIELD_CHARS),
+        "url": Text(MAX_SHORT_FIELD_CHARS),
+        "category": Text(MAX_SHORT_FIELD_CHARS),
+        "tags": Listing(Text(MAX_SHORT_FIELD_CHARS), MAX_TAGS),
+        "author": Text(MAX_SHORT_FIELD_CHARS),
+        "published": Date(),
+        "image": Text(MAX_SHORT_FIELD_CHARS),
+        "related_pins": Listing(Identifier(MAX_ID_CHARS), MAX_RELATED_CONTROLS),
+        "related_blocks": Listing(Identifier(MAX_ID_CHARS), MAX_RELATED_CONTROLS),
+    },
+    required=("id", "title"),
+    error=InvalidArticle,
+)
+
 HEADING_MARK = "## "
 ITEM_MARK = "- "
 
@@ -136,72 +144,3 @@ def reading_text(body: str) -> str:
 def _first_words(text: str, count: int = 8) -> str:
     words = text.split()
     return " ".join(words[:count]) + ("\u2026" if len(words) > count else "")
-
-
-def _identifier(value: Any, name: str) -> str:
-    if isinstance(value, bool) or value is None:
-        raise InvalidArticle(f"missing required field '{name}'")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(int(value)) if float(value).is_integer() else str(value)
-    if not isinstance(value, str):
-        raise InvalidArticle(f"field '{name}' must be a string, got {type(value).__name__}")
-    value = value.strip()
-    if not value:
-        raise InvalidArticle(f"missing required field '{name}'")
-    if len(value) > MAX_ID_CHARS:
-        raise InvalidArticle(f"field '{name}' is longer than {MAX_ID_CHARS} characters")
-    if _CONTROL_CHARS.search(value) or "\n" in value or "\r" in value or "\t" in value:
-        raise InvalidArticle(f"field '{name}' contains control characters")
-    return value
-
-
-def _text(value: Any, name: str, limit: int, keep_newlines: bool = False) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str):
-        raise InvalidArticle(f"field '{name}' must be text, got {type(value).__name__}")
-    if len(value) > limit:
-        raise InvalidArticle(f"field '{name}' is longer than {limit:,} characters")
-    value = _CONTROL_CHARS.sub("", value).replace("\r\n", "\n").replace("\r", "\n")
-    if not keep_newlines:
-        value = " ".join(value.split())
-    return value.strip()
-
-
-def _list(value: Any, name: str) -> list[Any]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [part for part in (p.strip() for p in value.split(",")) if part]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    raise InvalidArticle(f"field '{name}' must be a list or a comma-separated string")
-
-
-def _labels(value: Any, name: str) -> tuple[str, ...]:
-    labels = [_text(v, name, MAX_SHORT_FIELD_CHARS) for v in _list(value, name)]
-    if len(labels) > MAX_TAGS:
-        raise InvalidArticle(f"field '{name}' has more than {MAX_TAGS} entries")
-    return tuple(dict.fromkeys(label for label in labels if label))
-
-
-def _date(value: Any) -> dt.date | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        try:
-            return dt.date.fromisoformat(text[:10])
-        except ValueError:
-            pass
-        try:
-            return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).date()
-        except ValueError:
-            pass
-    raise InvalidArticle(f"field 'published' must be an ISO date (YYYY-MM-DD), got {value!r}")

@@ -50,6 +50,8 @@ class Settings:
     search_max_page_size: int = _setting(50, "Largest page size a client may ask for.")
     search_max_query_chars: int = _setting(1000, "Longest query accepted; longer ones get HTTP 400.")
     search_max_page: int = _setting(100, "Deepest result page a client may ask for.")
+    suggest_limit: int = _setting(8, "Autocomplete suggestions given when a request does not say how many.")
+    suggest_max_limit: int = _setting(20, "Most autocomplete suggestions a client may ask for.")
     search_cache_size: int = _setting(2048, "Search results and related lists kept in each worker's LRU cache (0 disables it).")
     search_k1: float = _setting(1.2, "BM25 term-frequency saturation (Whoosh only; tantivy fixes 1.2).")
     search_b: float = _setting(0.75, "BM25 length normalization (Whoosh only; tantivy fixes 0.75).")
@@ -67,13 +69,15 @@ class Settings:
     search_timeout: float = _setting(2.0, "Seconds one search may run; past it the search stops and answers "
                                           "HTTP 503.")
     search_synonym_weight: float = _setting(0.9, "Weight of a synonym relative to the reader's own word.")
-    search_feedback_docs: int = _setting(5, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
-    search_feedback_terms: int = _setting(20, "Pseudo-relevance feedback: words added to the query.")
-    search_feedback_weight: float = _setting(0.3, "Pseudo-relevance feedback: share of the final query the added words carry.")
+    search_proximity_weight: float = _setting(0.1, "Weight of the reader's adjacent words found next to each other in an "
+                                                   "article (re-ranks the best 50 results; 0: off).")
+    search_feedback_docs: int = _setting(10, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
+    search_feedback_terms: int = _setting(10, "Pseudo-relevance feedback: words added to the query.")
+    search_feedback_words: float = _setting(0.5, "Pseudo-relevance feedback: how much the added words weigh together, in "
+                                                 "the reader's own words (0.5: half an average query word, so they count "
+                                                 "for less in a longer question).")
     search_feedback_min_terms: int = _setting(3, "Pseudo-relevance feedback applies to queries of at least this many words.")
-    search_feedback_min_index: int = _setting(1000, "Pseudo-relevance feedback applies to indexes of at least this many "
-                                                    "articles (in small ones the top results are too few to generalize from).")
-    field_weights: dict = _setting({"title": 3, "labels": 2, "summary": 1, "body": 1},
+    field_weights: dict = _setting({"title": 5, "labels": 2, "summary": 1, "body": 1},
                                    "How much a word counts in the title, labels (category and tags), summary and body "
                                    "(repeat counts; used by search and related articles; needs a rebuild).")
 
@@ -81,8 +85,10 @@ class Settings:
     related_k: int = _setting(20, "Related articles stored per article.")
     related_limit: int = _setting(5, "Related articles shown by default in the widget and API.")
     related_min_score: float = _setting(0.05, "Text similarity below which a neighbour is not 'related'.")
+    related_tf_saturation: float = _setting(0.02, "How soon a word's repeats stop counting in the related-articles model, "
+                                                  "as a share of the article's length (smaller: sooner).")
     related_topics: int = _setting(12, "Broad topics (NMF components) learned from the articles' text.")
-    related_topic_weight: float = _setting(0.15, "0..1: share of the text similarity given to shared topics (0: words only).")
+    related_topic_weight: float = _setting(0.3, "0..1: share of the text similarity given to shared topics (0: words only).")
     related_category_boost: float = _setting(0.05, "Score added when two articles share a category.")
     related_tag_boost: float = _setting(0.03, "Score added per shared tag (at most three tags count).")
     related_recency_boost: float = _setting(0.02, "Largest score added for a recent article, decaying over a year.")
@@ -108,6 +114,9 @@ class Settings:
     admin_token: str = _setting("", "Bearer token for admin endpoints; admin is disabled while empty.", secret=True)
     admin_db: Path = _setting(Path("var/admin.sqlite"), "SQLite database of editor sessions and wrong admin-token "
                                                         "attempts, shared by all workers.", path=True)
+    trusted_proxies: int = _setting(0, "Reverse proxies in front of Kindred that append the client's address to "
+                                        "X-Forwarded-For (1 behind the nginx of docs/deploy.md). 0: the connection's "
+                                        "address is the client (used for per-client analytics limits only, never stored).")
     cors_origins: list = _setting(["*"], "Origins allowed to read the public API from a browser.")
     frame_ancestors: list = _setting(["*"], "Origins allowed to frame the iframe widget.")
     max_body_bytes: int = _setting(5_000_000, "Largest request body accepted by the admin API.")
@@ -115,6 +124,11 @@ class Settings:
     analytics_db: Path = _setting(Path("var/analytics.sqlite"), "SQLite database for search and click analytics.", path=True)
     analytics_enabled: bool = _setting(True, "Record searches and clicks.")
     analytics_retention_days: int = _setting(90, "Analytics events older than this are purged.")
+    analytics_sessions: bool = _setting(True, "Store an anonymous session id (a 30-minute first-party cookie) with "
+                                              "searches and events; false: no cookie is set and no session stored.")
+    analytics_events_per_minute: int = _setting(60, "Reader events a client address may send per minute (more get "
+                                                    "HTTP 429), and searches of it recorded per minute (more are "
+                                                    "answered, not recorded). 0: no limit.")
 
     # Replication (docs/scaling.md)
     primary_url: str = _setting("", "Base URL of the primary this server follows as a read replica (empty: this "
@@ -255,17 +269,27 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"field_weights: unknown fields {sorted(unknown_fields)}")
     if not all(isinstance(w, int) and 0 <= w <= 10 for w in settings.field_weights.values()):
         raise ConfigError("field_weights must be whole numbers from 0 to 10")
-    if not 0 <= settings.search_feedback_weight < 1:
-        raise ConfigError("search_feedback_weight must be at least 0 and below 1")
-    for name in ("search_max_terms", "search_max_phrases", "search_spelling_max_candidates", "related_k", "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers", "keep_versions"):
+    for name in ("search_proximity_weight", "search_feedback_words"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{name} must be at least 0")
+    for name in ("search_max_terms", "search_max_phrases", "search_spelling_max_candidates", "related_k",
+                 "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers",
+                 "keep_versions", "suggest_limit"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     if settings.search_timeout <= 0:
         raise ConfigError("search_timeout must be above 0 seconds")
     if settings.search_page_size > settings.search_max_page_size:
         raise ConfigError("search_page_size cannot exceed search_max_page_size")
+    for name in ("trusted_proxies", "analytics_events_per_minute"):
+        if getattr(settings, name) < 0:
+            raise ConfigError(f"{name} cannot be negative")
+    if settings.suggest_limit > settings.suggest_max_limit:
+        raise ConfigError("suggest_limit cannot exceed suggest_max_limit")
     if not 0 <= settings.related_topic_weight <= 1:
         raise ConfigError("related_topic_weight must be between 0 and 1")
+    if settings.related_tf_saturation <= 0:
+        raise ConfigError("related_tf_saturation must be above 0")
     if settings.related_topics < 1:
         raise ConfigError("related_topics must be at least 1")
     if settings.related_limit > settings.related_k:
@@ -304,7 +328,7 @@ def _validate_replication(settings: Settings) -> None:
 _GROUPS = (
     ("Index and sources", ("index_dir", "sources", "id_prefixes", "engine", "write_timeout", "keep_versions",
                            "field_weights")),
-    ("Search", ("synonyms", "rules", "search_")),
+    ("Search", ("synonyms", "rules", "search_", "suggest_")),
     ("Related articles", ("related_", "teaser_length")),
     ("Analytics", ("analytics_",)),
     ("Replication", ("primary_url", "replication_")),

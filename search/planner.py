@@ -55,6 +55,7 @@ class Plan:
     terms: tuple[str, ...]  # the reader's own analyzed words (rules match on these)
     corrected: str | None = None  # the query as searched, when a misspelling was replaced
     suggestion: str | None = None  # "did you mean", when a rare word has a common neighbour
+    pairs: tuple[tuple[str, str], ...] = ()  # the reader's adjacent words (stems), for proximity re-ranking
 
 
 def _alternative(terms: tuple[str, ...], boost: float = 1.0) -> Alternative:
@@ -107,6 +108,7 @@ class Planner:
 
         should = self._word_concepts(stems) + self._prefix_concepts(parsed.prefixes)
         should = self._prune(should)
+        pairs = adjacent_pairs(stems, {t for c in should for t in _terms(c)})
         must = tuple(c for c in map(_phrase_concept, parsed.phrases) if c)
         must_not = tuple(c for c in map(_phrase_concept, parsed.excluded) if c)
 
@@ -127,6 +129,7 @@ class Planner:
             terms=tuple(stems) + tuple(t for p in parsed.phrases for t in analysis.analyze(p)),
             corrected=_replace_words(text, automatic) if automatic else None,
             suggestion=_replace_words(text, suggested) if suggested else None,
+            pairs=pairs,
         )
 
     def _correct(self, word: str) -> Correction | None:
@@ -182,6 +185,13 @@ class Planner:
 
 
 MIN_KEPT = 3
+
+
+def adjacent_pairs(stems: list[str], kept: set[str]) -> tuple[tuple[str, str], ...]:
+    """Each distinct pair of words the reader typed next to each other (stop words between
+    them do not count, as in the index), both still in the query after pruning."""
+    pairs = ((a, b) for a, b in zip(stems, stems[1:]) if a != b and a in kept and b in kept)
+    return tuple(dict.fromkeys(pairs))
 
 
 def _terms(concept: Concept) -> list[str]:

@@ -3,9 +3,8 @@ the list is computed (a build or an upsert), so that serving one is a lookup: th
 of the API and the list items of the iframe widget, each cut to any length by the stored end
 offsets of its items.
 
-Links are root-relative when `site_url` is unset; `absolute()` gives them a host per request
-with one bytes.replace (JSON escapes every quote inside a value, so `"url":"/` only ever
-starts a link).
+Links to this site are stored root-relative, so `site_url` can change without a rebuild;
+`absolute()` gives them the host when they are served, with one bytes.replace.
 """
 
 from __future__ import annotations
@@ -21,7 +20,8 @@ from search.article import Article
 from search.links import article_href, image_href
 from search.teaser import teaser
 
-_LINK_KEYS = (b'"url":"/', b'"image":"/')
+_JSON_LINKS = (b'"url":"/', b'"image":"/')
+_HTML_LINKS = (b'href="/',)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +54,8 @@ class RelatedPayload:
         """The first `limit` items as a JSON array."""
         return b"[" + _cut(self.items, self.ends, limit).rstrip(b",") + b"]"
 
-    def html_items(self, limit: int) -> str:
-        return _cut(self.html, self.html_ends, limit).decode("utf-8")
+    def html_items(self, limit: int) -> bytes:
+        return _cut(self.html, self.html_ends, limit)
 
     def entries(self, limit: int) -> list[dict]:
         return json.loads(self.json_items(limit))
@@ -68,37 +68,40 @@ def _cut(data: bytes, ends: bytes, limit: int) -> bytes:
     return data[: offsets[min(limit, len(offsets)) - 1]]
 
 
-def absolute(json_bytes: bytes, base: bytes) -> bytes:
-    """Root-relative links in rendered JSON made absolute against `base` ('https://host')."""
-    for key in _LINK_KEYS:
-        json_bytes = json_bytes.replace(key, key[:-1] + base + b"/")
-    return json_bytes
+def absolute(rendered: bytes, base: str, html: bool = False) -> bytes:
+    """Root-relative links in rendered JSON (or HTML) made absolute against `base`
+    ('https://host/'). Escaping leaves no quote inside a value, so the keys below only ever
+    start a link."""
+    prefix = base.rstrip("/").encode()
+    for key in _HTML_LINKS if html else _JSON_LINKS:
+        rendered = rendered.replace(key, key[:-1] + prefix + b"/")
+    return rendered
 
 
-def item(entry: RelatedEntry, article: Article, article_links: str, site_url: str, teaser_length: int) -> dict:
+def item(entry: RelatedEntry, article: Article, article_links: str, teaser_length: int) -> dict:
     return {
         "id": article.id,
         "title": article.title,
-        "url": article_href(article.url, article.id, article_links, site_url),
+        "url": article_href(article.url, article.id, article_links),
         "teaser": teaser(article, teaser_length),
         "score": entry.score,
         "kind": entry.kind,
         "why": list(entry.why),
         "category": article.category,
         "published": article.published.isoformat() if article.published else None,
-        "image": image_href(article.image, site_url),
+        "image": image_href(article.image),
     }
 
 
 def render(entries: Sequence[RelatedEntry], articles: Mapping[str, Article], *, article_links: str,
-           site_url: str, teaser_length: int) -> RelatedPayload:
+           teaser_length: int) -> RelatedPayload:
     """The payload of a list; entries whose article is missing are left out."""
     items, ends, html, html_ends = bytearray(), array.array("I"), bytearray(), array.array("I")
     for entry in entries:
         article = articles.get(entry.id)
         if article is None:
             continue
-        shown = item(entry, article, article_links, site_url, teaser_length)
+        shown = item(entry, article, article_links, teaser_length)
         items += json.dumps(shown, ensure_ascii=False, separators=(",", ":")).encode() + b","
         ends.append(len(items))
         html += (f'<li><a href="{escape(shown["url"])}" data-kindred-target="{escape(article.id)}" '

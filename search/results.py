@@ -79,11 +79,3 @@ class RelatedItem:
     category: str
     published: dt.date | None
     image: str
-
-
-@dataclass(frozen=True)
-class Suggestion:
-    kind: str  # "article" or "query"
-    text: str
-    id: str | None = None
-    url: str | None = None

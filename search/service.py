@@ -14,32 +14,37 @@ import logging
 import threading
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Sequence
 
 from search import analysis, feedback
 from search.article import Article, slugify
 from search.caches import BoundedCache
 from search.config import Settings
 from search.deadline import Deadline, check
-from search.engine import EngineHit, EngineQuery, EngineResults, bm25_idf
+from search.engine import Concept, EngineHit, EngineQuery, EngineResults, PhraseQuery, bm25_idf
 from search.highlight import Highlighter
 from search.links import article_href, local_article_path
 from search.planner import Plan, Planner, Tuning
 from search.query import ParsedQuery, clean, parse
 from search.related_lists import RelatedPayload
-from search.results import Facet, Hit, QueryError, RelatedItem, SearchRequest, SearchResponse, Suggestion
+from search.results import Facet, Hit, QueryError, RelatedItem, SearchRequest, SearchResponse
 from search.rules import Rules
 from search.snapshot import Snapshot, Watched
 from search.store import HitMaterial
+from search.suggest import Popularity, Suggestion, complete, near_terms
 from search.synonyms import Synonyms
 from search.versions import BrokenIndex, Layout
 
 log = logging.getLogger(__name__)
 
 FEW_RESULTS = 3  # below this, a "did you mean" correction is searched automatically
-FEEDBACK_POOL = 50  # pseudo-relevance feedback re-ranks this many first-pass results
-SUGGEST_LIMIT = 8
+RERANK_POOL = 50  # proximity and pseudo-relevance feedback re-rank this many first-pass results
 BROKEN_RETRY_SECONDS = 1.0  # a version that failed to open is tried again after this
+
+
+def _add(scores: dict[str, float], extra: dict[str, float]) -> None:
+    for doc_id, score in extra.items():
+        scores[doc_id] += score
 
 
 class SearchService:
@@ -186,32 +191,44 @@ class SearchService:
         plan = self._planner(snap).plan(text, parsed, limit=limit, suggest=False)
         if plan.query.matches_everything:
             return []
-        return [hit.id for hit in self._ranked(snap, replace(plan.query, count=False)).hits]
+        return [hit.id for hit in self._ranked(snap, replace(plan.query, count=False), plan.pairs).hits]
 
-    def _ranked(self, snap: Snapshot, query: EngineQuery, deadline: Deadline | None = None) -> EngineResults:
-        """Engine results; for questions, re-ranked by pseudo-relevance feedback."""
+    def _ranked(self, snap: Snapshot, query: EngineQuery, pairs: Sequence[tuple[str, str]] = (),
+                deadline: Deadline | None = None) -> EngineResults:
+        """Engine results, the first pass's top RERANK_POOL re-ranked: by the reader's adjacent
+        words found next to each other and, for questions, by pseudo-relevance feedback.
+
+        The pool is the same for every page and depth, so later pages continue the first and
+        `kindred eval` scores the order readers see."""
         s = self.settings
-        if (s.search_feedback_docs <= 0 or query.sort != "relevance" or query.must
-                or len(query.should) < s.search_feedback_min_terms
-                or snap.engine.doc_count() < s.search_feedback_min_index):
+        proximity = [Concept((PhraseQuery(pair),), s.search_proximity_weight) for pair in pairs
+                     if s.search_proximity_weight > 0]
+        with_feedback = (s.search_feedback_docs > 0 and not query.must
+                         and len(query.should) >= s.search_feedback_min_terms)
+        if query.sort != "relevance" or not (proximity or with_feedback):
             return snap.engine.search(query, deadline)
         window = query.offset + query.limit
-        pool = max(FEEDBACK_POOL, window)
-        first = snap.engine.search(replace(query, offset=0, limit=pool), deadline)
-        top = first.hits[: s.search_feedback_docs]
-        stored = snap.store.feedback_terms([h.id for h in top])  # worked out when each was indexed
-        documents = [(*stored[h.id], h.score) for h in top if h.id in stored]
+        first = snap.engine.search(replace(query, offset=0, limit=max(RERANK_POOL, window)), deadline)
+        scores = {hit.id: hit.score for hit in first.hits[:RERANK_POOL]}
+        _add(scores, snap.engine.rescore(proximity, list(scores)))
+        if with_feedback:
+            check(deadline)
+            _add(scores, snap.engine.rescore(self._feedback(snap, query, scores, deadline), list(scores)))
+        reranked = sorted((EngineHit(i, score) for i, score in scores.items()), key=lambda h: -h.score)
+        return replace(first, hits=(reranked + first.hits[RERANK_POOL:])[query.offset:window])
+
+    def _feedback(self, snap: Snapshot, query: EngineQuery, scores: dict[str, float],
+                  deadline: Deadline | None) -> tuple[Concept, ...]:
+        """Words that the best-scoring documents share, as extra concepts (pseudo-relevance feedback)."""
+        s = self.settings
+        top = sorted(scores, key=lambda i: -scores[i])[: s.search_feedback_docs]
+        check(deadline)
+        stored = snap.store.feedback_terms(top)  # each article's strongest terms, kept when it was indexed
         doc_count = snap.engine.doc_count()
         frequency = snap.doc_frequency
-        added = feedback.expansion(query, documents, lambda t: bm25_idf(frequency(t), doc_count),
-                                   lambda t: frequency(t) > 0, s.search_feedback_terms, s.search_feedback_weight)
-        if not added:
-            return replace(first, hits=first.hits[query.offset:window])
-        check(deadline)
-        extra = snap.engine.rescore(added, [h.id for h in first.hits])
-        rescored = sorted((EngineHit(h.id, h.score + extra.get(h.id, 0.0)) for h in first.hits),
-                          key=lambda h: -h.score)
-        return replace(first, hits=rescored[query.offset:window])
+        return feedback.expansion(query, [(*stored[i], scores[i]) for i in top if i in stored],
+                                  lambda t: bm25_idf(frequency(t), doc_count), lambda t: frequency(t) > 0,
+                                  s.search_feedback_terms, s.search_feedback_words)
 
     def _search(self, snap: Snapshot, text: str, parsed: ParsedQuery, request: SearchRequest,
                 deadline: Deadline) -> SearchResponse:
@@ -224,13 +241,13 @@ class SearchService:
             # Only stop words or exclusions: nothing to rank by, so nothing to show.
             return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
                                   version=snap.name)
-        results = self._ranked(snap, plan.query, deadline)
+        results = self._ranked(snap, plan.query, plan.pairs, deadline)
         corrected = plan.corrected
         suggestion = plan.suggestion
         if suggestion and results.total < FEW_RESULTS:
             # Few results for a rare word next to a common one: search the common one.
             alternative = planner.plan(suggestion, parse(suggestion), spelling=False, **options)
-            alt_results = self._ranked(snap, alternative.query, deadline)
+            alt_results = self._ranked(snap, alternative.query, alternative.pairs, deadline)
             if alt_results.total > results.total:
                 plan, results, corrected, suggestion = alternative, alt_results, suggestion, None
 
@@ -294,24 +311,31 @@ class SearchService:
 
     # Autocomplete ------------------------------------------------------------------------
 
-    def suggest(self, prefix: str, limit: int = SUGGEST_LIMIT) -> list[Suggestion]:
-        prefix = clean(prefix)[: self.settings.search_max_query_chars]
-        words = analysis.words(prefix)
-        if not words:
-            return []
+    def suggest(self, prefix: str, limit: int | None = None, popularity: Popularity = Popularity()) -> list[Suggestion]:
+        """Completions of what a reader typed (search.suggest), ranked with `popularity`."""
+        s = self.settings
+        limit = s.suggest_limit if limit is None else limit
+        if len(prefix) > s.search_max_query_chars:
+            raise QueryError(f"query is longer than {s.search_max_query_chars} characters")
+        if not 1 <= limit <= s.suggest_max_limit:
+            raise QueryError(f"limit must be between 1 and {s.suggest_max_limit}")
         snap = self._current()
-        suggestions: list[Suggestion] = []
-        for article_id, title in snap.store.titles_with_prefix(words[-8:], limit):
-            suggestions.append(Suggestion("article", title, article_id, self.article_url_by_id(snap, article_id)))
-        if not prefix.endswith(" "):
-            head = prefix[: len(prefix) - len(prefix.split()[-1])] if prefix.split() else ""
-            seen = {s.text.lower() for s in suggestions}
-            for word, _, _ in snap.store.words_with_prefix(words[-1], limit):
-                text = (head + word).strip()
-                if text.lower() not in seen and word != words[-1]:
-                    suggestions.append(Suggestion("query", text))
-                    seen.add(text.lower())
-        return suggestions[:limit]
+        return complete(snap.store, self._synonyms.get(), clean(prefix), limit, popularity,
+                        lambda article_id: self.article_url_by_id(snap, article_id))
+
+    def nearby(self, request: SearchRequest, limit: int = 5) -> list[Article]:
+        """For a search that found nothing: articles about the nearest known words (spelling,
+        completion, synonyms), within the reader's filters if that finds any."""
+        text = clean(request.q)[: self.settings.search_max_query_chars]
+        terms = near_terms(self._current().store, self._synonyms.get(), text,
+                           self.settings.search_spelling_max_candidates)
+        if not terms:
+            return []
+        near = SearchRequest(q=" ".join(terms), categories=request.categories, tags=request.tags, per_page=limit,
+                             exact=True, facets=False)
+        hits = self.search(near).hits or self.search(replace(near, categories=(), tags=())).hits
+        found = self._current().store.articles(h.id for h in hits)
+        return [found[h.id] for h in hits if h.id in found]
 
     # Articles and related ------------------------------------------------------------------
 

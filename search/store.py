@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
@@ -113,9 +113,10 @@ class Store:
 
     @classmethod
     def create(cls, directory: Path) -> "Store":
-        store = cls(directory / STORE_FILE, readonly=False)
-        store._conn.executescript(SCHEMA)
-        return store
+        path = directory / STORE_FILE
+        with closing(sqlite3.connect(path)) as conn:
+            conn.executescript(SCHEMA)
+        return cls(path, readonly=False)
 
     @property
     def _conn(self) -> sqlite3.Connection:

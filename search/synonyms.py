@@ -32,6 +32,9 @@ class Match:
 @dataclass
 class Synonyms:
     mapping: dict[Terms, list[Terms]] = field(default_factory=dict)
+    # The name each line settles on: the first entry of an equivalence, the targets of a
+    # one-way line (autocomplete offers these first).
+    heads: set[Terms] = field(default_factory=set)
     longest: int = 0
     errors: list[str] = field(default_factory=list)
 
@@ -52,6 +55,7 @@ class Synonyms:
             if not sources or (right and not targets) or (not right and len(sources) < 2):
                 synonyms.errors.append(f"{source}:{number}: needs at least two entries or 'a => b'")
                 continue
+            synonyms.heads.update(targets if right else sources[:1])
             for entry in sources:
                 expansions = synonyms.mapping.setdefault(entry, [])
                 expansions.extend(t for t in targets if t != entry and t not in expansions)

@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
-from web import create_app
+from web.app import create_app
 
 if TYPE_CHECKING:
     from tests.browser.servers import KindredServer
@@ -121,8 +121,9 @@ def live(tmp_path_factory) -> LiveSite:
 
     root = tmp_path_factory.mktemp("live")
     xss = write_jsonl(root / "xss.jsonl", payload_articles(FLAG_PAYLOADS + PAYLOADS))
+    # trusted_proxies: requests may stand for readers behind a proxy (X-Forwarded-For).
     settings = reliability_settings(root, article_links="source", max_body_bytes=LIVE_MAX_BODY_BYTES,
-                                    write_timeout=30, sources=[str(SAMPLE), str(xss)])
+                                    trusted_proxies=1, write_timeout=30, sources=[str(SAMPLE), str(xss)])
     Indexer(settings).build([SAMPLE, xss])
     server = KindredServer(settings, root, workers=2, startup_timeout=60).start()
     yield LiveSite(settings, server, root)

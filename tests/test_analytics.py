@@ -10,9 +10,9 @@ from click.testing import CliRunner
 
 from kindred.cli import main
 from tests.conftest import make_settings, sign_in
-from web import create_app
-from web.analytics import connect, purge
-from web.analytics_report import build_report
+from web.app import create_app
+from analytics.recorder import connect, purge
+from analytics.report import build_report
 
 
 def scripted_session(client):
@@ -88,7 +88,7 @@ def test_retention_purge(tmp_path):
     old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=120)).isoformat()
     new = dt.datetime.now(dt.timezone.utc).isoformat()
     with conn:
-        conn.executemany("INSERT INTO searches VALUES (?, 'q', '{}', 1, 1.0, 1, NULL)", [(old,), (new,)])
+        conn.executemany("INSERT INTO searches VALUES (?, 'q', '{}', 1, 1.0, 1, NULL, NULL)", [(old,), (new,)])
     conn.close()
     assert purge(path, 90) == 1
     assert build_report(path, days=365)["totals"]["searches"] == 1
@@ -114,13 +114,19 @@ def test_disabled_analytics_records_nothing(tmp_path, sample_index):
     assert not (tmp_path / "off.sqlite").exists()
 
 
+def click(client, target: str, address: str):
+    response = client.post("/api/v1/events", json={"type": "result_click", "query": "x", "target": target,
+                                                   "position": 1}, environ_base={"REMOTE_ADDR": address})
+    assert response.status_code == 204
+
+
 def test_empty_result_page_offers_what_readers_click_most(sample_settings, tmp_path):
     settings = sample_settings.replace(analytics_db=tmp_path / "a.sqlite")
     app = create_app(settings)
-    client = app.test_client()
-    for target in ("cbd-vs-thc", "cbd-vs-thc", "what-is-an-eighth", "naloxone-how-to-respond-to-an-overdose"):
-        client.post("/api/v1/events", json={"type": "result_click", "query": "x", "target": target, "position": 1})
+    for target, readers in (("cbd-vs-thc", 4), ("what-is-an-eighth", 3), ("naloxone-how-to-respond-to-an-overdose", 2)):
+        for reader in range(readers):
+            click(app.test_client(), target, f"198.51.100.{reader}")
     app.extensions["kindred.analytics"].flush()
-    html = client.get("/search?q=zzyzx qqvqq").get_data(as_text=True)
+    html = create_app(settings).test_client().get("/search?q=zzyzx qqvqq").get_data(as_text=True)
     assert "Popular articles" in html
     assert html.index("CBD vs THC") < html.index("What Is an Eighth")

@@ -30,7 +30,7 @@ from search.config import reference_markdown
 from search.service import SearchService
 from tests.browser.servers import LOCALHOST, free_port
 from tests.conftest import REPO, SAMPLE, make_settings, write_jsonl
-from web.analytics import connect
+from analytics.recorder import connect
 
 # A word nearly every sample article contains, so every page size shows.
 BROAD_QUERY = "use"
@@ -269,6 +269,31 @@ def test_upsert_delete_and_reindex_take_an_index_dir(site, tmp_path):
     assert search_json(site, "--index-dir", str(index_dir))["total"] == search_json(site)["total"]
 
 
+# -- export --------------------------------------------------------------------------------
+
+def test_export_writes_under_the_public_path_for_the_site_url(site, sample_index, tmp_path):
+    target = tmp_path / "static"
+    result = run("--config", str(site), "export", "--static", str(target), "--index-dir", str(sample_index / "index"),
+                 "--site-url", "https://health.example.org/", "--public-path", "https://cdn.example/kindred/")
+    assert result.exit_code == 0, result.output
+    assert "exported 49 articles" in result.stdout
+    version = json.loads((target / "current.json").read_text())["version"]
+    page = (target / version / "widget" / "related" / f"{ARTICLE}.html").read_text()
+    assert 'href="/kindred/latest/static/widget-frame.css"' in page  # only the URL's path is used
+    listed = json.loads((target / version / "related" / f"{ARTICLE}.json").read_text())["related"]
+    assert listed and all(i["url"].startswith("https://health.example.org/articles/") for i in listed)
+
+
+def test_export_refuses_bad_options(site, tmp_path):
+    url = ("--site-url", "https://health.example.org/")
+    failed(run("--config", str(site), "export", *url), 2, "--static")
+    failed(run("--config", str(site), "export", "--static", str(tmp_path / "a"), *url, "--public-path", "kindred?x"),
+           1, "--public-path")
+    failed(run("--config", str(site), "export", "--static", str(tmp_path / "b")), 1, "site_url")
+    failed(run("--config", str(site), "export", "--static", str(tmp_path / "c"), *url, "--index-dir",
+               str(tmp_path / "none")), 1, "kindred index")
+
+
 # -- eval, eval-related --------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -320,6 +345,17 @@ def test_eval_related_labels_and_k_zero(site):
         result = run("--config", str(site), "eval-related", "--docs", str(SAMPLE), "--label", label)
         assert result.exit_code == 0 and json.loads(result.stdout)["label"] == label
     failed(run("--config", str(site), "eval-related", "--docs", str(SAMPLE), "-k", "0"), 2, "-k")
+
+
+def test_eval_related_split(site):
+    reports = {}
+    for split in ("all", "tune", "heldout"):
+        result = run("--config", str(site), "eval-related", "--docs", str(SAMPLE), "--split", split)
+        assert result.exit_code == 0, result.output
+        reports[split] = json.loads(result.stdout)
+    halves = reports["tune"]["labelled_sources"] + reports["heldout"]["labelled_sources"]
+    assert 0 < reports["tune"]["labelled_sources"] < halves == reports["all"]["labelled_sources"]
+    failed(run("--config", str(site), "eval-related", "--docs", str(SAMPLE), "--split", "half"), 2, "--split")
 
 
 # -- analytics -----------------------------------------------------------------------------

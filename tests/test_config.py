@@ -24,7 +24,7 @@ def test_file_then_environment_then_overrides(tmp_path):
     ({"search_page_size": 60, "search_max_page_size": 50}, "search_page_size cannot exceed"),
     ({"related_limit": 30, "related_k": 20}, "related_limit cannot exceed"),
     ({"engine": "lucene"}, "engine must be"),
-    ({"search_feedback_weight": 1.0}, "search_feedback_weight"),
+    ({"search_feedback_words": -0.5}, "search_feedback_words"),
     ({"related_topic_weight": 1.5}, "related_topic_weight must be between 0 and 1"),
     ({"related_topics": 0}, "related_topics must be at least 1"),
 ])

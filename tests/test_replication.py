@@ -37,7 +37,7 @@ from tests.cluster import (REPLICATION_TOKEN, KindredServer, ReplicasNginx, Thro
 from tests.conftest import ADMIN_TOKEN, SAMPLE, make_settings, write_jsonl
 from tests.reliability.harness import ADMIN_TOKEN as CLUSTER_ADMIN_TOKEN
 from tests.reliability.harness import Http
-from web import create_app
+from web.app import create_app
 
 # "Bandage" is in no article of the sample site.
 NEW_ARTICLE = {"id": "xylazine-wound-care", "title": "Xylazine wound care: bandage and debride",

@@ -39,7 +39,11 @@ def test_only_search_imports_the_engines():
 
 
 def test_search_core_imports_neither_flask_nor_sklearn_nor_indexer():
-    assert offenders("search", {"flask", "sklearn", "indexer", "web", "kindred"}) == []
+    assert offenders("search", {"flask", "sklearn", "indexer", "analytics", "web", "kindred"}) == []
+
+
+def test_analytics_imports_only_the_core():
+    assert offenders("analytics", {"flask", "indexer", "web", "kindred", "sklearn", "numpy"}) == []
 
 
 def test_indexer_never_imports_web():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web import create_app
+from web.app import create_app
 from tests.conftest import ADMIN_TOKEN
 
 
@@ -109,9 +109,14 @@ def test_admin_endpoints_need_the_token(writable_sample):
 
 
 def test_admin_is_disabled_without_a_configured_token(sample_settings):
-    client = create_app(sample_settings.replace(admin_token="")).test_client()
+    client = create_app(sample_settings.replace(admin_token="", replication_token="")).test_client()
     response = client.post("/api/v1/articles", json={}, headers={"Authorization": "Bearer "})
     assert response.status_code == 403
+    # Without the header it is a 401 whether or not the token is set, as /openapi.json says.
+    assert client.post("/api/v1/articles", json={}).status_code == 401
+    assert client.delete("/api/v1/articles/x").status_code == 401
+    assert client.get("/api/v1/versions/v.0/archive").status_code == 401
+    assert client.get("/api/v1/versions/v.0/archive", headers={"Authorization": "Bearer x"}).status_code == 403
 
 
 def test_unknown_routes_and_methods(client):
@@ -119,3 +124,55 @@ def test_unknown_routes_and_methods(client):
     response = client.put("/api/v1/search")
     assert response.status_code == 405 and "GET" in response.headers["Allow"]
     assert "Page not found" in client.get("/nothing").get_data(as_text=True)
+
+
+# Autocomplete and empty results ----------------------------------------------------------------
+
+MOLD_SITE = [
+    {"id": "mold-grow-room", "title": "Mold in the Grow Room", "body": "Mold grows where air is still. Mold spores."},
+    {"id": "mold-basics", "title": "Mold and Mildew Basics", "body": "Mold and mildew on plants: how mold spreads."},
+    {"id": "moldy-buds", "title": "Moldy Buds: Smoke or Toss?", "body": "Moldy buds can carry mold spores."},
+    {"id": "molly-guide", "title": "What Is Molly?", "body": "Molly is sold as pure MDMA but often is not."},
+    {"id": "cbd-basics", "title": "CBD Basics", "body": "CBD comes from hemp and does not make you high."},
+]
+
+
+def test_autocomplete_ranks_the_sites_vocabulary_then_what_readers_choose(tmp_path):
+    """`mol` on a drug-information site: "molly" (in the synonyms file) comes before the
+    more frequent "mold"; among other words and among titles, what more readers searched
+    and clicked comes first (a scripted analytics history)."""
+    from indexer.build import Indexer
+    from tests.conftest import make_settings, write_jsonl
+
+    settings = make_settings(tmp_path)
+    Indexer(settings).build([write_jsonl(tmp_path / "mold.jsonl", MOLD_SITE)])
+    history = create_app(settings)
+    client = history.test_client()
+    for reader in range(3):
+        address = {"REMOTE_ADDR": f"198.51.100.{reader}"}
+        assert client.get("/api/v1/search?q=moldy buds", environ_base=address).get_json()["total"] > 0
+        client.post("/api/v1/events", json={"type": "result_click", "query": "moldy buds", "target": "moldy-buds",
+                                            "position": 1}, environ_base=address)
+    client.get("/api/v1/search?q=mold", environ_base={"REMOTE_ADDR": "198.51.100.9"})  # one reader only
+    history.extensions["kindred.analytics"].flush()
+
+    suggestions = create_app(settings).test_client().get("/api/v1/suggest?q=mol&limit=10").get_json()["suggestions"]
+    words = [s["text"] for s in suggestions if s["kind"] == "query"]
+    titles = [s["id"] for s in suggestions if s["kind"] == "article"]
+    assert words[:3] == ["molly", "moldy", "mold"], words
+    assert titles[0] == "moldy-buds", titles
+
+
+def test_no_results_page_offers_articles_about_the_nearest_words(client):
+    for query, expected in (("mdm", "MDMA (Ecstasy, Molly): Effects and Risks"),
+                            ("naloxonekits", "How to Respond to an Opioid Overdose With Naloxone"),
+                            ("ketaminetherapy", "Ketamine for Addiction Treatment: What the Research Shows")):
+        html = client.get("/search", query_string={"q": query}).get_data(as_text=True)
+        assert "No results" in html and "You might be looking for" in html, query
+        offered = html[html.index("You might be looking for"):]
+        assert expected in offered, (query, offered[:500])
+    latest = client.get("/").get_data(as_text=True)
+    nothing_near = client.get("/search?q=zzyzx qqvqq").get_data(as_text=True)
+    assert "Latest articles" in latest and "You might be looking for" in nothing_near
+    first_latest = latest[latest.index("Latest articles"):].split('<span class="card-title">')[1].split("<")[0]
+    assert first_latest in nothing_near  # nothing near: the newest, as before

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms import ValidationError
 
-from web.analytics_report import build_report, report_csv
+from analytics.report import build_report, report_csv
 from web.charts import bar_chart
 from web.context import search_service, settings
 from web.editors import admin_token_matches, editors
@@ -103,7 +103,7 @@ def analytics_csv():
                     headers={"Content-Disposition": f"attachment; filename=kindred-analytics-{report['days']}d.csv"})
 
 
-@blueprint.get("/related/<path:article_id>")
+@blueprint.get("/related/<article_id:article_id>")
 @editor_required
 def related(article_id: str):
     article = search_service().article(article_id)

@@ -2,30 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify, request
 
+from analytics.events import EVENT_FIELDS, MAX_EVENT_BYTES, InvalidEvent
 from search.article import Article, InvalidArticle
 from search.related_lists import absolute
 from search.results import Hit, SearchRequest
-from web.context import absolute_url, article_link, indexer, search_service, settings, site_base
+from web.context import (absolute_url, article_link, client_address, image_link, indexer, search_service, settings,
+                         site_base)
 from web.errors import ApiError
-from web.http import allow_cors, bool_arg, cacheable, int_arg, require_admin, session_id
+from web.http import bool_arg, cacheable, int_arg, json_body, public_cors, require_admin, session_id
 
 blueprint = Blueprint("api", __name__)
-PUBLIC_ENDPOINTS = {"search", "suggest", "related", "related_by_url", "article", "events"}
-EVENT_TYPES = {"result_click", "widget_impression", "widget_click"}
-MAX_EVENT_BYTES = 4096
-
-
-@blueprint.after_request
-def _cors(response):
-    if request.endpoint and request.endpoint.rsplit(".", 1)[-1] in PUBLIC_ENDPOINTS:
-        allow_cors(response)
-    return response
 
 
 def search_request_from_args() -> SearchRequest:
@@ -62,10 +53,11 @@ def record_search(search_request: SearchRequest, response) -> None:
         current_app.extensions["kindred.analytics"].record_search(
             response.corrected or response.query,
             {"category": list(search_request.categories), "tag": list(search_request.tags)},
-            response.total, response.took_ms, response.page, session_id(request))
+            response.total, response.took_ms, response.page, session_id(request), client_address(request))
 
 
 @blueprint.get("/search")
+@public_cors
 def search():
     search_request = search_request_from_args()
     response = search_service().search(search_request)
@@ -95,12 +87,11 @@ def search():
 
 
 @blueprint.get("/suggest")
+@public_cors
 def suggest():
-    limit = int_arg("limit", 8)
-    if not 1 <= limit <= 20:
-        raise ApiError(400, "bad_request", "limit must be between 1 and 20")
     q = request.args.get("q", "")
-    suggestions = search_service().suggest(q, limit)
+    popularity = current_app.extensions["kindred.popularity"].get()
+    suggestions = search_service().suggest(q, int_arg("limit", settings().suggest_limit), popularity)
     return jsonify({
         "query": q,
         "suggestions": [
@@ -123,20 +114,20 @@ def _related_response(article_id: str, limit: int):
     state, payload = search_service().related_payload(article_id)
     if payload is None:
         raise ApiError(404, "not_found", f"no article with id {article_id!r}")
-    items = payload.json_items(limit)
-    if not settings().site_url:  # stored links are root-relative: the request's host completes them
-        items = absolute(items, site_base().rstrip("/").encode())
+    items = absolute(payload.json_items(limit), site_base())  # stored root-relative
     body = b'{"id":' + json.dumps(article_id, ensure_ascii=False).encode() + b',"related":' + items + b"}"
     response = current_app.response_class(body, mimetype="application/json")
     return cacheable(response, state, article_id, limit, site_base())
 
 
-@blueprint.get("/related/<path:article_id>")
+@blueprint.get("/related/<article_id:article_id>")
+@public_cors
 def related(article_id: str):
     return _related_response(article_id, _related_limit())
 
 
 @blueprint.get("/related")
+@public_cors
 def related_by_url():
     url = request.args.get("url", "")
     if not url:
@@ -150,29 +141,35 @@ def related_by_url():
     return _related_response(article.id, _related_limit())
 
 
-@blueprint.get("/articles/<path:article_id>")
+@blueprint.get("/articles/<article_id:article_id>")
+@public_cors
 def article(article_id: str):
     found = search_service().article(article_id)
     if found is None:
         raise ApiError(404, "not_found", f"no article with id {article_id!r}")
     data = found.to_dict()
     data["url"] = article_link(search_service().article_url(found), found.id)
+    data["image"] = image_link(found.image) or ""  # javascript:, data:, vbscript: never leave as links
     return jsonify(data)
 
 
 @blueprint.post("/events")
+@public_cors
 def events():
     """Reader events from pages and the widget (sendBeacon posts text/plain JSON)."""
     raw = request.get_data(cache=False)[: MAX_EVENT_BYTES + 1]
     if len(raw) > MAX_EVENT_BYTES:
         raise ApiError(413, "too_large", f"an event is at most {MAX_EVENT_BYTES} bytes")
+    analytics = current_app.extensions["kindred.analytics"]
+    client = client_address(request)
+    if not analytics.allow_event(client):
+        raise ApiError(429, "too_many_events",
+                       f"at most {settings().analytics_events_per_minute} events a minute from one client")
     try:
-        event = json.loads(raw or b"null")
-    except ValueError:
-        raise ApiError(400, "bad_request", "the body must be one JSON event") from None
-    if not isinstance(event, dict) or event.get("type") not in EVENT_TYPES:
-        raise ApiError(400, "bad_request", f"event type must be one of {sorted(EVENT_TYPES)}")
-    current_app.extensions["kindred.analytics"].record_event(event, session_id(request))
+        event = EVENT_FIELDS.validate(json_body(raw))
+    except InvalidEvent as exc:
+        raise ApiError(400, "bad_request", str(exc)) from None
+    analytics.record_event(event, session_id(request), client)
     return "", 204
 
 
@@ -180,9 +177,9 @@ def events():
 
 
 def _articles_from_body() -> list[Article]:
-    payload = request.get_json(silent=True)
-    if payload is None:
+    if not request.is_json:
         raise ApiError(400, "bad_request", "body must be JSON: an article, a list of articles or {\"articles\": [...]}")
+    payload = json_body(request.get_data())
     if isinstance(payload, dict) and isinstance(payload.get("articles"), list):
         payload = payload["articles"]
     records = payload if isinstance(payload, list) else [payload]
@@ -211,7 +208,7 @@ def upsert_articles():
                     "ids": [a.id for a in articles]})
 
 
-@blueprint.delete("/articles/<path:article_id>")
+@blueprint.delete("/articles/<article_id:article_id>")
 @require_admin
 def delete_article(article_id: str):
     report = indexer().delete([article_id])

@@ -6,14 +6,15 @@ import hashlib
 import logging
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
+from analytics.recorder import Analytics
 from web import admin, api, errors, headers, openapi, ops, pages, replication
-from web.http import enforce_body_limit
-from web.analytics import Analytics
 from web.editors import Editors
+from web.http import ArticleIdConverter, enforce_body_limit
+from web.popularity import PopularityFeed
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +28,23 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.secret_key = hashlib.sha256(f"kindred-session:{settings.admin_token}".encode()).hexdigest()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.site_url.startswith("https://"))
+    app.config["CORS_ORIGINS"] = settings.cors_origins  # for web.http.public_cors
     app.json.sort_keys = False
     app.json.ensure_ascii = False
     app.extensions["kindred.settings"] = settings
     app.extensions["kindred.search"] = SearchService(settings)
-    app.extensions["kindred.indexer"] = Indexer(settings)
     app.extensions["kindred.editors"] = Editors(settings.resolve(settings.admin_db))
+    analytics_db = settings.resolve(settings.analytics_db)
     app.extensions["kindred.analytics"] = Analytics(
-        settings.resolve(settings.analytics_db), settings.analytics_enabled, settings.analytics_retention_days)
+        analytics_db, settings.analytics_enabled, settings.analytics_retention_days,
+        settings.analytics_events_per_minute, settings.analytics_sessions)
+    app.extensions["kindred.popularity"] = PopularityFeed(analytics_db, settings.analytics_enabled)
+    if settings.trusted_proxies:
+        # Only the client address: the scheme comes through gunicorn's forwarded_allow_ips.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0)  # type: ignore[method-assign]
 
+    app.url_map.converters["article_id"] = ArticleIdConverter
+    app.url_map.merge_slashes = False  # "/articles//x" is the article "/x", not a redirect
     app.register_blueprint(pages.blueprint)
     app.register_blueprint(api.blueprint, url_prefix="/api/v1")
     # The first release served /api/...; keep those URLs working.

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import secrets
 import sqlite3
 import time
 from contextlib import closing
 from pathlib import Path
 
-from flask import Request, current_app, request
+from flask import current_app, request
 from werkzeug.exceptions import TooManyRequests
 
-from web.context import settings
+from web.context import client_address, settings
 
 SESSION_SECONDS = 12 * 3600
 MAX_FAILURES = 5
@@ -117,17 +116,3 @@ def admin_token_matches(supplied: str) -> bool:
         return True
     store.failed(client)
     return False
-
-
-def client_address(request: Request) -> str:
-    """Who is trying a token: the peer's address, or, when the peer is a proxy on this
-    machine (docs/nginx/kindred.conf), the address that proxy appended to X-Forwarded-For."""
-    peer = request.remote_addr or ""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    try:
-        local = ipaddress.ip_address(peer).is_loopback
-    except ValueError:
-        local = False
-    if local and forwarded:
-        return forwarded.rsplit(",", 1)[-1].strip()[:64]
-    return peer

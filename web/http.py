@@ -1,16 +1,23 @@
-"""HTTP helpers shared by views: parameters, admin auth, CORS and validators."""
+"""HTTP helpers shared by views: parameters, JSON bodies, client addresses, admin auth,
+CORS and validators."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import math
 import re
 import secrets
 from functools import wraps
-from typing import Callable
+from typing import Any, Callable
 
-from flask import Request, Response, request
+from urllib.parse import quote
+
+from flask import Request, Response, make_response, request
+from flask_cors import cross_origin
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import PathConverter
 
 from web.context import settings
 from web.editors import admin_token_matches
@@ -29,16 +36,32 @@ def session_id(req: Request) -> str | None:
 
 
 def keep_session(response: Response, current: str | None) -> Response:
-    """(Re)set the session cookie so a session ends after 30 idle minutes."""
+    """(Re)set the session cookie so a session ends after 30 idle minutes (unless sessions
+    are off: analytics_sessions = false sets no cookie)."""
+    if not settings().analytics_sessions:
+        return response
     response.set_cookie(SESSION_COOKIE, current or secrets.token_hex(16), max_age=SESSION_SECONDS,
                         httponly=True, samesite="Lax")
     return response
 
 
+class ArticleIdConverter(PathConverter):
+    """`<article_id:...>` in a route: an article id is one path segment with every reserved
+    character encoded, so ids like "a?b", "50%2F50" or "../admin/analytics" link to their own
+    article (servers decode %2F before routing, hence it matches like a path, and an id may
+    begin with "/": the app keeps "//" in paths as it is)."""
+
+    regex = ".+?"
+    part_isolating = False
+
+    def to_url(self, value: str) -> str:
+        return quote(value, safe="")
+
+
 def int_arg(name: str, default: int, *aliases: str) -> int:
     for key in (name, *aliases):
         raw = request.args.get(key)
-        if raw is None or raw == "":
+        if raw is None:
             continue
         try:
             return int(raw)
@@ -47,11 +70,39 @@ def int_arg(name: str, default: int, *aliases: str) -> int:
     return default
 
 
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
+
+
 def bool_arg(name: str, default: bool) -> bool:
+    """true/false (or 1/0); anything else is a 400, as the OpenAPI document says."""
     raw = request.args.get(name)
     if raw is None:
         return default
-    return raw.strip().lower() in ("1", "true", "yes", "on")
+    try:
+        return _FLAGS[raw.strip().lower()]
+    except KeyError:
+        raise ApiError(400, "bad_request", f"{name} must be true or false") from None
+
+
+def _finite(number: str) -> float:
+    value = float(number)
+    if not math.isfinite(value):
+        raise ValueError(f"number out of range: {number[:20]}")
+    return value
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_body(raw: bytes) -> Any:
+    """The body as standard JSON: NaN, Infinity, numbers too large for a float and nesting
+    deeper than the parser goes are a 400 like any other malformed body."""
+    try:
+        return json.loads(raw, parse_float=_finite, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else "not valid JSON"
+        raise ApiError(400, "bad_request", f"the body is {reason}") from None
 
 
 def bearer_token() -> str | None:
@@ -60,41 +111,54 @@ def bearer_token() -> str | None:
     return supplied.strip() if scheme.lower() == "bearer" else None
 
 
-def bearer_matches(token: str) -> bool:
-    """Whether the request carries `Authorization: Bearer <token>` (constant-time comparison)."""
+def _equals(token: str) -> Callable[[str], bool]:
+    return lambda supplied: hmac.compare_digest(supplied.encode(), token.encode())
+
+
+def check_bearer(token: str, setting: str, disabled: str, what: str,
+                 matches: Callable[[str], bool] | None = None) -> None:
+    """Bearer-token auth. No Authorization header is a 401 whether or not the feature is on
+    (as the OpenAPI document says); a token while `setting` is empty (the feature off), 403.
+    `matches` judges a supplied token (default: constant-time equality with `token`)."""
+    if not token and "Authorization" in request.headers:
+        raise ApiError(403, disabled, f"{what} disabled: set {setting} (KINDRED_{setting.upper()})")
     supplied = bearer_token()
-    return supplied is not None and hmac.compare_digest(supplied.encode(), token.encode())
+    if not token or supplied is None or not (matches or _equals(token))(supplied):
+        raise ApiError(401, "unauthorized", f"a valid 'Authorization: Bearer <{setting}>' header is required")
 
 
 def require_admin(view: Callable) -> Callable:
-    """Bearer-token auth for admin endpoints (constant-time, wrong tokens throttled per client)."""
+    """Admin endpoints take the admin token (check_bearer); wrong ones are throttled per client."""
 
     @wraps(view)
     def wrapper(*args, **kwargs):
-        token = settings().admin_token
-        if not token:
-            raise ApiError(403, "admin_disabled", "admin endpoints are disabled: set admin_token (KINDRED_ADMIN_TOKEN)")
-        supplied = bearer_token()
-        if supplied is None or not admin_token_matches(supplied):
-            raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required")
+        check_bearer(settings().admin_token, "admin_token", "admin_disabled", "admin endpoints are",
+                     admin_token_matches)
         return view(*args, **kwargs)
 
     return wrapper
 
 
-def allow_cors(response: Response) -> Response:
-    """CORS for public reads: the configured origins, never with credentials."""
-    allowed = settings().cors_origins
-    origin = request.headers.get("Origin")
-    if "*" in allowed:
-        response.headers["Access-Control-Allow-Origin"] = "*"
-    elif origin and origin in allowed:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.vary.add("Origin")
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Content-Type"
-    response.headers["Access-Control-Max-Age"] = "86400"
-    return response
+# CORS for public reads through flask-cors, with the origins from `cors_origins` (create_app
+# puts them in the app config, read per request): never credentials, only GET and POST with
+# Content-Type, so no page elsewhere can act with a reader's cookies or call the admin API.
+_cross_origin = cross_origin(methods=["GET", "POST", "OPTIONS"], allow_headers=["Content-Type"], max_age=86400,
+                             send_wildcard=True, supports_credentials=False)
+
+
+def public_cors(view: Callable) -> Callable:
+    """A public endpoint other origins may read (and preflight)."""
+    allowed = _cross_origin(view)
+
+    @wraps(allowed)
+    def wrapper(*args, **kwargs):
+        response = make_response(allowed(*args, **kwargs))
+        if "*" not in settings().cors_origins:
+            # The answer depends on Origin; flask-cors says so only for several origins.
+            response.vary.add("Origin")
+        return response
+
+    return wrapper
 
 
 def cacheable(response: Response, *parts: object, max_age: int = 300) -> Response:

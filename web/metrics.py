@@ -41,7 +41,7 @@ class IndexCollector:
         analytics = self.app.extensions["kindred.analytics"].counters
         events = GaugeMetricFamily("kindred_analytics_events", "Analytics events by outcome (this worker).",
                                    labels=["outcome"])
-        for outcome in ("recorded", "dropped", "failed"):
+        for outcome in ("recorded", "dropped", "failed", "limited"):
             events.add_metric([outcome], getattr(analytics, outcome))
         yield events
         yield from replica_metrics(self.app.extensions["kindred.settings"])

@@ -1,24 +1,29 @@
-"""The OpenAPI 3.1 description of the HTTP API, served at /openapi.json."""
+"""The OpenAPI 3.1 description of the HTTP API, served at /openapi.json.
+
+Every limit in it is read from the settings the server enforces, and the Article and Event
+schemas are made from the declarations that validate them (search.article.ARTICLE_FIELDS,
+analytics.events.EVENT_FIELDS), so the document and the server cannot disagree.
+"""
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 from flask import Blueprint, jsonify
 
-from kindred import __version__
+from analytics.events import EVENT_FIELDS, MAX_EVENT_BYTES
+from search.article import ARTICLE_FIELDS, MAX_ID_CHARS
+from search.config import Settings
+from web.context import settings
 
 blueprint = Blueprint("openapi", __name__)
 
 _STRING = {"type": "string"}
 _NULLABLE_STRING = {"type": ["string", "null"]}
 _DATE = {"type": ["string", "null"], "format": "date"}
-# Ids: no control characters, no surrounding whitespace (search.article validates the same).
-# \x85 is spelled out: Python strips it as whitespace, but JavaScript regexes (which clients
-# and schemathesis follow) do not count it in \s.
-_ID = {"type": "string", "minLength": 1, "maxLength": 200,
-       "pattern": r"^[^\s\x00-\x1f\x7f\x85]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f\x85])?$"}
-_SHORT_TEXT = {"type": "string", "maxLength": 2000}
+# Query flags: true/false, or 1/0 as the search page's own links write them.
+_FLAG = {"enum": [True, False, 1, 0]}
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -38,9 +43,11 @@ def _query(name: str, schema: dict[str, Any], description: str, **extra: Any) ->
 
 
 ARTICLE_ID = {"name": "article_id", "in": "path", "required": True,
-              "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[^/?#%]+$"},
+              "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID_CHARS, "pattern": "^[^/?#%]+$"},
               "description": "The article's id."}
-LIMIT_RELATED = _query("limit", {"type": "integer", "minimum": 1, "maximum": 20}, "How many related articles.")
+# The HTTP server's own limit on the request line (gunicorn's largest), before Kindred sees it.
+URI_TOO_LONG = {"description": "Request line over 8,190 bytes (answered by the HTTP server, as HTML).",
+                "content": {"text/html": {"schema": _STRING}}}
 
 SCHEMAS: dict[str, Any] = {
     "Error": {
@@ -112,16 +119,7 @@ SCHEMAS: dict[str, Any] = {
         "type": "object", "required": ["id", "related"],
         "properties": {"id": _STRING, "related": {"type": "array", "items": _ref("RelatedItem")}},
     },
-    "Article": {
-        "type": "object", "required": ["id", "title"],
-        "properties": {
-            "id": _ID, "title": _SHORT_TEXT,
-            "body": {"type": "string", "maxLength": 2_000_000}, "summary": _SHORT_TEXT, "url": _SHORT_TEXT,
-            "category": _SHORT_TEXT, "tags": {"type": "array", "items": _SHORT_TEXT, "maxItems": 100},
-            "author": _SHORT_TEXT, "published": _DATE, "image": _SHORT_TEXT,
-            "related_pins": {"type": "array", "items": _ID}, "related_blocks": {"type": "array", "items": _ID},
-        },
-    },
+    "Article": ARTICLE_FIELDS.schema(),
     "Snapshot": {
         "type": "object",
         "required": ["id", "version", "generation", "created", "published", "checksum", "size", "files", "archive"],
@@ -159,29 +157,28 @@ SCHEMAS: dict[str, Any] = {
             "downloading": _NULLABLE_STRING,
         },
     },
-    "Event": {
-        "type": "object", "required": ["type"],
-        "properties": {
-            "type": {"type": "string", "enum": ["result_click", "widget_impression", "widget_click"]},
-            "query": _STRING, "source": _STRING, "target": _STRING, "position": {"type": "integer"},
-            "targets": {"type": "array", "items": _STRING},
-        },
-    },
+    "Event": EVENT_FIELDS.schema(),
 }
 
 BAD_REQUEST = _error("Input over a documented limit or malformed.")
 NOT_FOUND = _error("No such article.")
-ADMIN_ERRORS = {"401": _error("Missing or wrong bearer token."), "403": _error("Admin disabled (no admin_token set)."),
+# Without an Authorization header an admin operation answers 401 whether or not admin is
+# enabled; with one while admin_token is empty, 403.
+ADMIN_ERRORS = {"401": _error("Missing or wrong bearer token."),
+                "403": _error("A bearer token was sent but admin is disabled (no admin_token set)."),
                 "429": _error("Too many wrong tokens from this client lately; see the Retry-After header.")}
 REPLICA = _error("This server is a read replica (`read_only_replica`; `error.primary` is the primary's URL, "
                  "which takes writes).")
 
 
-def spec() -> dict[str, Any]:
+def spec(s: Settings) -> dict[str, Any]:
+    limit_related = _query("limit", {"type": "integer", "minimum": 1, "maximum": s.related_k},
+                           "How many related articles (default related_limit).")
+    batch = {"type": "array", "items": _ref("Article"), "minItems": 1, "maxItems": s.max_batch_size}
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "Kindred", "version": __version__,
+            "title": "Kindred", "version": version("kindred"),
             "description": "Site search and related articles. Every path is also served under /api/ "
                            "(without v1) for the first release's clients.",
         },
@@ -193,37 +190,43 @@ def spec() -> dict[str, Any]:
             "/api/v1/search": {"get": {
                 "summary": "Search articles",
                 "parameters": [
-                    _query("q", {"type": "string", "maxLength": 1000},
+                    _query("q", {"type": "string", "maxLength": s.search_max_query_chars},
                            'Words, "phrases", -exclusions, prefix*, category:x, tag:y.'),
                     _query("category", {"type": "array", "items": _STRING}, "Category filter (any of).",
                            style="form", explode=True),
                     _query("tag", {"type": "array", "items": _STRING}, "Tag filter (all of).", style="form", explode=True),
                     _query("sort", {"type": "string", "enum": ["relevance", "date"]}, "Order."),
-                    _query("page", {"type": "integer", "minimum": 1, "maximum": 100}, "Page number."),
-                    _query("per_page", {"type": "integer", "minimum": 1, "maximum": 50}, "Results per page."),
-                    _query("exact", {"type": "boolean"}, "Search the words as typed (no spelling correction)."),
-                    _query("facets", {"type": "boolean"}, "Include category and tag counts."),
+                    _query("page", {"type": "integer", "minimum": 1, "maximum": s.search_max_page}, "Page number."),
+                    _query("per_page", {"type": "integer", "minimum": 1, "maximum": s.search_max_page_size},
+                           "Results per page."),
+                    _query("exact", _FLAG, "Search the words as typed (no spelling correction)."),
+                    _query("facets", _FLAG, "Include category and tag counts."),
                 ],
-                "responses": {"200": _json(_ref("SearchResults"), "Results."), "400": BAD_REQUEST},
+                "responses": {"200": _json(_ref("SearchResults"), "Results."), "400": BAD_REQUEST,
+                              "414": URI_TOO_LONG},
             }},
             "/api/v1/suggest": {"get": {
                 "summary": "Autocomplete",
-                "parameters": [_query("q", {"type": "string", "maxLength": 1000}, "What the reader typed so far."),
-                               _query("limit", {"type": "integer", "minimum": 1, "maximum": 20}, "How many.")],
-                "responses": {"200": _json(_ref("Suggestions"), "Suggestions."), "400": BAD_REQUEST},
+                "parameters": [
+                    _query("q", {"type": "string", "maxLength": s.search_max_query_chars}, "What the reader typed so far."),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": s.suggest_max_limit},
+                           "How many (default suggest_limit)."),
+                ],
+                "responses": {"200": _json(_ref("Suggestions"), "Suggestions."), "400": BAD_REQUEST,
+                              "414": URI_TOO_LONG},
             }},
             "/api/v1/related/{article_id}": {"get": {
                 "summary": "Related articles of an article",
-                "parameters": [ARTICLE_ID, LIMIT_RELATED],
+                "parameters": [ARTICLE_ID, limit_related],
                 "responses": {"200": _json(_ref("Related"), "Related articles (ETag; If-None-Match gives 304)."),
                               "304": {"description": "Not modified."}, "400": BAD_REQUEST, "404": NOT_FOUND},
             }},
             "/api/v1/related": {"get": {
                 "summary": "Related articles of the article at a URL",
                 "parameters": [_query("url", {"type": "string", "minLength": 1}, "The article's URL.", required=True),
-                               LIMIT_RELATED],
+                               limit_related],
                 "responses": {"200": _json(_ref("Related"), "Related articles."), "304": {"description": "Not modified."},
-                              "400": BAD_REQUEST, "404": NOT_FOUND},
+                              "400": BAD_REQUEST, "404": NOT_FOUND, "414": URI_TOO_LONG},
             }},
             "/api/v1/articles/{article_id}": {
                 "get": {"summary": "One article", "parameters": [ARTICLE_ID],
@@ -235,14 +238,15 @@ def spec() -> dict[str, Any]:
             "/api/v1/articles": {method: {
                 "summary": "Add or replace articles (admin)", "security": [{"bearer": []}],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-                    _ref("Article"), {"type": "array", "items": _ref("Article"), "minItems": 1, "maxItems": 500},
-                    {"type": "object", "required": ["articles"],
-                     "properties": {"articles": {"type": "array", "items": _ref("Article"), "minItems": 1,
-                                                 "maxItems": 500}}}]}}}},
-                "responses": {"200": _json({"type": "object"}, "Indexed: searchable and related on return."),
-                              "400": BAD_REQUEST, "413": _error("Too many articles or too large."),
-                              "409": REPLICA, "422": _error("An article is invalid; nothing was written."),
-                              **ADMIN_ERRORS},
+                    _ref("Article"), batch,
+                    {"type": "object", "required": ["articles"], "properties": {"articles": batch}}]}}}},
+                "responses": {
+                    "200": _json({"type": "object"}, "Indexed: searchable and related on return."),
+                    "400": BAD_REQUEST,
+                    "409": REPLICA,
+                    "413": _error(f"More than max_batch_size ({s.max_batch_size}) articles (`batch_too_large`), or a "
+                                  f"body over max_body_bytes ({s.max_body_bytes:,} bytes)."),
+                    "422": _error("An article is invalid; nothing was written."), **ADMIN_ERRORS},
             } for method in ("post", "put")},
             "/api/v1/reindex": {"post": {
                 "summary": "Full rebuild from the configured sources (admin)", "security": [{"bearer": []}],
@@ -264,14 +268,17 @@ def spec() -> dict[str, Any]:
                                 "description": "A snapshot id from /api/v1/versions."}],
                 "responses": {"200": {"description": "The archive.", "content": {"application/x-tar": {}}},
                               "401": _error("Missing or wrong replication token."),
-                              "403": _error("Replication disabled (no replication_token set)."),
+                              "403": _error("A bearer token was sent but replication is disabled (no "
+                                            "replication_token set)."),
                               "404": _error("No such snapshot (it may have been replaced by a newer one).")},
             }},
             "/api/v1/events": {"post": {
                 "summary": "Record a reader event (clicks, widget views)",
                 "description": "Browsers' sendBeacon may post the same JSON as text/plain; it is read alike.",
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("Event")}}},
-                "responses": {"204": {"description": "Recorded."}, "400": BAD_REQUEST, "413": _error("Too large.")},
+                "responses": {"204": {"description": "Recorded."}, "400": BAD_REQUEST,
+                              "413": _error(f"Over {MAX_EVENT_BYTES:,} bytes."),
+                              "429": _error("Over analytics_events_per_minute from this client.")},
             }},
             "/healthz": {"get": {
                 "summary": "Health", "responses": {"200": _json({"type": "object", "required": ["status", "version"],
@@ -285,4 +292,4 @@ def spec() -> dict[str, Any]:
 
 @blueprint.get("/openapi.json")
 def openapi_json():
-    return jsonify(spec())
+    return jsonify(spec(settings()))

@@ -7,11 +7,11 @@ from pathlib import Path
 from flask import Blueprint, Flask, Response, abort, current_app, make_response, render_template, request, url_for
 from markupsafe import Markup
 
-from search.article import blocks
-from web.analytics import popular
+from search.article import blocks, slugify
+from search.related_lists import absolute
 from web.api import record_search, search_request_from_args
 from web.context import absolute_url, article_link, search_service, settings, site_base
-from web.http import allow_cors, cacheable, int_arg, keep_session, session_id
+from web.http import cacheable, int_arg, keep_session, public_cors, session_id
 
 blueprint = Blueprint("pages", __name__)
 
@@ -25,25 +25,38 @@ def search():
     results = service.search(search_request) if has_query else None
     if results is not None:
         record_search(search_request, results)
-    suggestions, heading = [], None
+    offered, heading = [], None
     if results is None or not results.hits:
-        suggestions, heading = _popular_or_recent(results is not None)
-    html = render_template("search.html", request_=search_request, results=results, recent=suggestions,
+        offered, heading = _offer(search_request, after_search=results is not None)
+    html = render_template("search.html", request_=search_request, results=results, recent=offered,
                            recent_heading=heading)
     return keep_session(make_response(html), session_id(request))
 
 
-def _popular_or_recent(after_search: bool, limit: int = 5):
-    """What to offer on an empty page: what readers click most, else the newest articles."""
+# Popular articles looked at for an empty page (in order, before the category filter).
+POPULAR_CANDIDATES = 50
+
+
+def _offer(search_request, after_search: bool, limit: int = 5):
+    """What an empty page offers. After a search that found nothing: articles about the
+    nearest known words; else what the most readers clicked (in the reader's categories, when
+    they chose some and readers clicked any), once there are three; else the newest."""
     service = search_service()
-    popular_ids = popular(settings().resolve(settings().analytics_db), limit=limit)
-    articles = [a for a in (service.article(i) for i in popular_ids) if a is not None]
-    if len(articles) >= 3:
-        return articles, "Popular articles"
+    if after_search:
+        near = service.nearby(search_request, limit)
+        if near:
+            return near, "You might be looking for"
+    most_read = list(current_app.extensions["kindred.popularity"].get().articles)[:POPULAR_CANDIDATES]
+    popular = [a for a in map(service.article, most_read) if a]
+    chosen = {slugify(c) for c in search_request.categories}
+    in_chosen = [a for a in popular if a.category_key in chosen]
+    popular = (in_chosen or popular)[:limit]
+    if len(popular) >= 3:
+        return popular, "Popular articles"
     return service.recent(limit), ("You might be looking for" if after_search else "Latest articles")
 
 
-@blueprint.get("/articles/<path:article_id>")
+@blueprint.get("/articles/<article_id:article_id>")
 def article(article_id: str):
     found = search_service().article(article_id)
     if found is None:
@@ -64,23 +77,26 @@ def grouped_blocks(body: str) -> list[tuple[str, object]]:
     return grouped
 
 
-@blueprint.get("/widget/related/<path:article_id>")
+@blueprint.get("/widget/related/<article_id:article_id>")
+@public_cors
 def widget_related(article_id: str):
     limit = min(max(int_arg("limit", settings().related_limit), 1), settings().related_k)
     state, payload = search_service().related_payload(article_id)
     if payload is None:
         abort(404, f"No article with id {article_id!r}.")
     # The list items were rendered (escaped) with the list, at build or upsert time.
-    html = render_template("widget_related.html", items=Markup(payload.html_items(limit)), source=article_id)
+    items = absolute(payload.html_items(limit), site_base(), html=True).decode()
+    html = render_template("widget_related.html", items=Markup(items), source=article_id)
     response = cacheable(Response(html, mimetype="text/html"), state, article_id, limit, site_base())
-    return allow_cors(response)
+    return response
 
 
 @blueprint.get("/widget.js")
+@public_cors
 def widget_script():
     source = current_app.extensions["kindred.widget_js"]
     response = Response(source, mimetype="text/javascript")
-    return allow_cors(cacheable(response, source, max_age=3600))
+    return cacheable(response, source, max_age=3600)
 
 
 def register(app: Flask) -> None:

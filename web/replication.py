@@ -21,7 +21,7 @@ from search.replication import DATA_DIR, LATEST_FILE, SNAPSHOT_FILE, archive_chu
 from search.versions import IncompatibleIndex, Layout, read_manifest
 from web.context import settings
 from web.errors import ApiError
-from web.http import bearer_matches
+from web.http import check_bearer
 
 blueprint = Blueprint("replication", __name__)
 WRITE_ENDPOINTS = {"upsert_articles", "delete_article", "reindex"}
@@ -51,12 +51,7 @@ def versions():
 
 @blueprint.get("/versions/<snapshot_id>/archive")
 def archive(snapshot_id: str):
-    token = settings().replication_token
-    if not token:
-        raise ApiError(403, "replication_disabled",
-                       "replication is disabled: set replication_token (KINDRED_REPLICATION_TOKEN)")
-    if not bearer_matches(token):
-        raise ApiError(401, "unauthorized", "a valid 'Authorization: Bearer <replication_token>' header is required")
+    check_bearer(settings().replication_token, "replication_token", "replication_disabled", "replication is")
     directory = _layout().snapshots / snapshot_id
     snapshot = read_listing(directory / SNAPSHOT_FILE) if valid_id(snapshot_id) else None
     if snapshot is None:

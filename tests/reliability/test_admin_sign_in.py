@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ADMIN_TOKEN, make_settings, sign_in
 from tests.reliability.harness import ADMIN_TOKEN as LIVE_ADMIN_TOKEN, Http
-from web import create_app
+from web.app import create_app
 from web.editors import MAX_FAILURES
 
 
@@ -103,7 +103,7 @@ def test_wrong_bearer_tokens_count_a_missing_one_does_not(app):
 
 def test_the_limit_holds_across_workers(live):
     """A real `kindred serve` with 2 workers, each guess on a new connection, from one client
-    behind the local proxy (X-Forwarded-For, trusted from 127.0.0.1 only)."""
+    behind a proxy it trusts (trusted_proxies = 1: X-Forwarded-For names the client)."""
     http = Http(live.server.url)
     attacker = {"X-Forwarded-For": "198.51.100.23"}
     guess = {**attacker, "Authorization": "Bearer guess"}

@@ -23,7 +23,7 @@ from tests.reliability.harness import (
     ADMIN_TOKEN, child_write, fork_context, index_problems, reliability_settings, synthetic_articles, token_for,
     write_jsonl,
 )
-from web import create_app
+from web.app import create_app
 
 
 def batch(prefix: str, start: int, n: int = 4) -> list[dict]:

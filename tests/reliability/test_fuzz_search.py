@@ -119,8 +119,12 @@ def test_search_path_never_fails(fuzz_service, request):
 @given(prefix=queries, article_id=st.one_of(st.text(max_size=50), st.sampled_from(["markup-1", "molly-mdma"])))
 def test_suggest_and_related_never_fail(fuzz_service, prefix, article_id):
     count(f"suggest and related ({fuzz_service.settings.engine})")
-    suggestions = fuzz_service.suggest(prefix)
-    assert all(s.kind in ("article", "query") and isinstance(s.text, str) for s in suggestions)
+    if len(prefix) > fuzz_service.settings.search_max_query_chars:  # refused like a search
+        with pytest.raises(QueryError):
+            fuzz_service.suggest(prefix)
+    else:
+        suggestions = fuzz_service.suggest(prefix)
+        assert all(s.kind in ("article", "query") and isinstance(s.text, str) for s in suggestions)
     related = fuzz_service.related(article_id)
     assert related is None or all(item.id != article_id for item in related)
 

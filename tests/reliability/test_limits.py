@@ -17,7 +17,7 @@ from search.article import MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SHORT_FIELD_CHARS, 
 from search.config import Settings, reference_markdown
 from tests.conftest import LIVE_MAX_BODY_BYTES
 from tests.reliability.harness import ADMIN_TOKEN, SAMPLE, Http, reliability_settings
-from web import create_app
+from web.app import create_app
 from web.api import MAX_EVENT_BYTES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,7 +34,8 @@ HTTP_LIMITS = {
     "max_body_bytes": DEFAULTS.max_body_bytes,
     "max_batch_size": DEFAULTS.max_batch_size,
     "related_k": DEFAULTS.related_k,
-    "suggest limit": 20,
+    "suggest_max_limit": DEFAULTS.suggest_max_limit,
+    "analytics_events_per_minute": DEFAULTS.analytics_events_per_minute,
     "event body": MAX_EVENT_BYTES,
     "request line": 8190,
     "article id": MAX_ID_CHARS,

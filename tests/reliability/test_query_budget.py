@@ -23,7 +23,7 @@ from search.results import QueryError, SearchRequest
 from search.service import SearchService
 from search.store import STORE_FILE, Store
 from tests.conftest import make_settings
-from web import create_app
+from web.app import create_app
 
 ENGINES = ["whoosh", "tantivy"]
 

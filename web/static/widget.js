@@ -5,11 +5,16 @@
  * data-kindred-title="Read next". Theme with CSS custom properties on the div or page:
  * --kindred-accent, --kindred-text, --kindred-muted, --kindred-border, --kindred-bg,
  * --kindred-radius, --kindred-font. Renders into a Shadow DOM, loads when near the viewport.
+ * From files written by `kindred export --static DIR` instead of the live API: add
+ * data-kindred-base="https://STATIC_HOST/DIR/" to the div or the script tag (beacons then go
+ * only to data-kindred-api="https://KINDRED_HOST/", if given).
  */
 (function () {
   "use strict";
   var script = document.currentScript || document.querySelector('script[src*="widget.js"]');
   var base = new URL(".", script ? script.src : location.href).href;
+  var MAX_NAME_CHARS = 2400;  // as web/export.py
+  var pointers = {};  // static base -> promise of its current.json, fetched once per page
   var STYLE =
     // On the section, not :host: the page's own rules for the host element win over :host,
     // and inherited text styles (a theme's uppercase, italics, spacing) would leak in.
@@ -40,16 +45,17 @@
     var style = el("style"); style.textContent = STYLE; root.appendChild(style);
   }
 
-  function beacon(event) {
+  function beacon(api, event) {
+    if (!api) return;
     var body = JSON.stringify(event);
-    var url = base + "api/v1/events";
+    var url = api + "api/v1/events";
     if (navigator.sendBeacon) navigator.sendBeacon(url, new Blob([body], { type: "text/plain" }));
     else fetch(url, { method: "POST", body: body, keepalive: true, mode: "no-cors" });
   }
 
   function el(tag, text) { var e = document.createElement(tag); if (text) e.textContent = text; return e; }
 
-  function render(host, data) {
+  function render(host, data, api) {
     var root = host.shadowRoot || host.attachShadow({ mode: "open" });
     root.textContent = "";
     var items = data.related || [];
@@ -63,13 +69,65 @@
       a.appendChild(el("strong", item.title));  // textContent only: never parsed as HTML
       a.appendChild(el("span", item.teaser));
       a.addEventListener("click", function () {
-        beacon({ type: "widget_click", source: data.id, target: item.id, position: i + 1 });
+        beacon(api, { type: "widget_click", source: data.id, target: item.id, position: i + 1 });
       });
       var li = el("li"); li.appendChild(a); list.appendChild(li);
     });
     section.appendChild(list); root.appendChild(section);
     host.setAttribute("data-kindred-state", "ready");
-    beacon({ type: "widget_impression", source: data.id, targets: items.map(function (i) { return i.id; }) });
+    beacon(api, { type: "widget_impression", source: data.id, targets: items.map(function (i) { return i.id; }) });
+  }
+
+  function getJSON(url) {
+    return fetch(url, { credentials: "omit" })
+      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); });
+  }
+
+  // A file name as web/export.py's file_name makes it: bytes outside [a-z0-9_-] become ~XX,
+  // cut into folders of 200 characters.
+  function fileName(text) {
+    var bytes = new TextEncoder().encode(text), name = "";
+    for (var i = 0; i < bytes.length; i++) {
+      var b = bytes[i];
+      name += (b >= 97 && b <= 122) || (b >= 48 && b <= 57) || b === 45 || b === 95
+        ? String.fromCharCode(b) : "~" + (b < 16 ? "0" : "") + b.toString(16).toUpperCase();
+    }
+    if (name.length > MAX_NAME_CHARS) throw new Error("name too long");
+    return name.match(/.{1,200}/g).join("/");
+  }
+
+  // A page's URL as the export names it: the path, trailing slashes dropped, then decoded.
+  function pathName(url) {
+    var path = new URL(url, location.href).pathname.replace(/\/+$/, "") || "/";
+    try { path = decodeURIComponent(path); } catch (e) { /* not UTF-8: as it is */ }
+    return fileName(path);
+  }
+
+  function attribute(host, name) {
+    return host.getAttribute(name) || (script && script.getAttribute(name));
+  }
+
+  function slash(url) { return url.replace(/\/?$/, "/"); }
+
+  // The exported files: current.json names the version, whose files never change.
+  function fromStatic(staticBase, id, url, limit) {
+    var pointer = pointers[staticBase] || (pointers[staticBase] = getJSON(staticBase + "current.json"));
+    return pointer.then(function (current) {
+      var file = id ? "related/" + fileName(id) : "by-path/" + pathName(url || location.href);
+      return getJSON(staticBase + current.version + "/" + file + ".json").then(function (data) {
+        // The files hold related_k items; show as many as the live API would.
+        data.related = (data.related || []).slice(0, limit > 0 ? limit : current.limit);
+        return data;
+      });
+    });
+  }
+
+  function fromApi(id, url, limit) {
+    // Without data-kindred-limit the server's related_limit setting decides.
+    var query = limit > 0 ? "limit=" + limit + "&" : "";
+    return getJSON(id
+      ? base + "api/v1/related/" + encodeURIComponent(id) + "?" + query
+      : base + "api/v1/related?" + query + "url=" + encodeURIComponent(url || location.href));
   }
 
   function load(host) {
@@ -77,15 +135,17 @@
     host.setAttribute("data-kindred-state", "loading");
     var id = host.getAttribute("data-kindred-related");
     var url = host.getAttribute("data-kindred-related-url");
-    // Without data-kindred-limit the server's related_limit setting decides.
     var limit = parseInt(host.getAttribute("data-kindred-limit"), 10);
-    var query = limit > 0 ? "limit=" + limit + "&" : "";
-    var endpoint = id
-      ? base + "api/v1/related/" + encodeURIComponent(id) + "?" + query
-      : base + "api/v1/related?" + query + "url=" + encodeURIComponent(url || location.href);
-    fetch(endpoint, { credentials: "omit" })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.json(); })
-      .then(function (data) { render(host, data); })
+    var staticBase = attribute(host, "data-kindred-base");
+    var api = attribute(host, "data-kindred-api");
+    Promise.resolve()  // in the chain, so a malformed URL attribute ends in the error state
+      .then(function () {
+        // Beacons go to the live server: the one widget.js came from, unless the lists are static.
+        api = api ? slash(new URL(api, location.href).href) : (staticBase ? null : base);
+        return staticBase ? fromStatic(slash(new URL(staticBase, location.href).href), id, url, limit)
+                          : fromApi(id, url, limit);
+      })
+      .then(function (data) { render(host, data, api); })
       .catch(function () { host.setAttribute("data-kindred-state", "error"); });
   }
 

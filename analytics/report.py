@@ -8,7 +8,7 @@ import io
 from pathlib import Path
 from typing import Any
 
-from web.analytics import connect, rows
+from analytics.recorder import connect, rows
 
 NEVER_CLICKED_MIN_IMPRESSIONS = 5
 

@@ -47,10 +47,13 @@ def test_api_conforms_to_its_schema(api_app, mode, token):
                                                      or operation.definition.raw.get("requestBody")):
             continue  # nothing in the request to make invalid (/healthz)
 
-        # 25 per operation in CI; `make fuzz` (--hypothesis-profile=fuzz) runs 500.
+        # 25 per operation in CI, the same 25 on every run; `make fuzz` (--hypothesis-profile=fuzz)
+        # runs 500 random ones. Fixed in CI because schemathesis can make a "negative" query whose
+        # sent form is valid (a boolean category sent as "true": schemathesis issues 3056, 4600),
+        # which would fail a run by chance rather than by a change in the API.
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(max_examples=max(25, cases(0.05)), deadline=None, suppress_health_check=list(HealthCheck),
-                  database=None)
+                  database=None, derandomize=cases(0.05) <= 25)
         def check(case):
             count(f"API {operation.label}")
             case.call_and_validate(headers=headers)

@@ -206,7 +206,7 @@ def test_the_markup_worker_stops_a_parse_at_its_time_and_memory_limits():
             isolated(html_to_text, "".join(f"<table><i a{k}><td></i></table>x" for k in range(60_000)),
                      worker=quick)  # lexbor re-opens every <i> after each table: quadratic
         with pytest.raises(HostileMarkup, match="^the markup took longer than 2 s to parse$"):
-            isolated(markdown_to_text, "[" * 200_000, worker=quick)  # markdown-it: minutes
+            isolated(markdown_to_text, "[" * 3_000_000, worker=quick)  # ~10 µs a bracket: ~30 s
         with pytest.raises(HostileMarkup, match="^the markup needs more than 16 MiB to parse"):
             isolated(html_to_text, "<p>" + "<span>x</span>" * 400_000, worker=small)
         assert isolated(html_to_text, "<p>Still <b>here</b></p>", worker=quick) == "Still here"  # a new worker

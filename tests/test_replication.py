@@ -401,8 +401,8 @@ def test_a_replica_killed_mid_download_never_serves_a_partial_version(tmp_path):
 
         # Back up while its primary is unreachable: the last complete version, and /healthz says so.
         link.down = True
-        replica.start()
-        assert list(versions.glob(f"{PULL_PREFIX}*")) == []
+        replica.start()  # its replication process removes the partial download as it starts
+        wait_for(lambda: not list(versions.glob(f"{PULL_PREFIX}*")), "the replica to remove the partial download")
         health = wait_for(lambda: (h := healthz(replica))["replica"]["primary_reachable"] is False and h,
                           "the replica to find its primary unreachable")
         assert health["status"] == "ok" and health["version"] == first

@@ -289,7 +289,7 @@ class SearchService:
         return Hit(
             id=article.id,
             title=article.title,
-            title_html=highlighter.highlight(article.title),
+            title_html=highlighter.highlight(material.title),
             snippet_html=highlighter.snippet(material.snippet) if material.snippet.text else "",
             url=self.article_url(article),
             category=article.category,

@@ -11,6 +11,7 @@ from indexer.build import Indexer
 from search import analysis, article, highlight
 from search.results import SearchRequest
 from search.service import SearchService
+from search.store import Store
 from tests.conftest import SAMPLE, make_settings
 
 ANALYZER = ("fold", "tokens", "analyze", "words", "stem", "surface_form", "word_matches")
@@ -76,3 +77,30 @@ def test_the_spy_sees_stored_text_when_it_is_analyzed(service, analyzed):
     analyzed.clear()
     analysis.analyze(body)
     assert [text for text in analyzed if not from_the_query(text, "ketamine")] == [body]
+
+
+@pytest.fixture
+def candidate_lookups(monkeypatch) -> list[str]:
+    """Every word the spelling index is asked about (the costly part of spelling)."""
+    looked_up: list[str] = []
+    original = Store.spelling_candidates
+
+    def spy(self, word, *args, **kwargs):
+        looked_up.append(word)
+        return original(self, word, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "spelling_candidates", spy)
+    return looked_up
+
+
+def test_spelling_works_only_for_unknown_words_or_a_first_pass_that_finds_few(service, candidate_lookups):
+    found = service.search(SearchRequest(q="cannabis harvest"))
+    assert found.total >= 3 and candidate_lookups == []  # known words, enough results: no look-up
+
+    corrected = service.search(SearchRequest(q="ketamin"))
+    assert corrected.corrected == "ketamine" and candidate_lookups == ["ketamin"]
+
+    candidate_lookups.clear()
+    rare = service.search(SearchRequest(q="dental"))  # a known word in one article, a letter from "mental"
+    assert 0 < rare.total < 3 and "dental" in candidate_lookups
+    assert rare.corrected is None and rare.suggestion == "mental"  # its own article stays; the other is offered

@@ -191,7 +191,8 @@ def load_docs(workdir: Path) -> list[dict]:
 def kindred_worker(engine: str, workdir: Path, tmp: Path, queries: dict, limits: dict, corpus: str) -> dict:
     from indexer.build import Indexer
     from search.config import load_settings
-    from search.service import SearchRequest, SearchService
+    from search.results import SearchRequest
+    from search.service import SearchService
 
     base_rss = current_rss_mib()
 
@@ -266,7 +267,8 @@ def kindred_worker(engine: str, workdir: Path, tmp: Path, queries: dict, limits:
 def engine_add_profile(engine: str, workdir: Path, tmp: Path) -> dict:
     """Engine.add alone on pre-analyzed documents (timed), then a cProfile of it on a slice."""
     from search.article import Article
-    from search.engine import IndexDoc, create_engine
+    from search.document import IndexDoc
+    from search.engines import create_engine
 
     articles = [Article.from_mapping(d) for d in load_docs(workdir)]
     started = time.perf_counter()

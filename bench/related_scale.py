@@ -28,7 +28,7 @@ def run_one(n: int) -> dict:
     from bench.corpora import mixed
     from indexer.related import RelatedModel
     from search.article import Article
-    from search.engine import IndexDoc
+    from search.document import IndexDoc
 
     articles = [Article.from_mapping(d) for d in mixed(n)]
     started = time.perf_counter()

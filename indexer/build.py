@@ -19,33 +19,29 @@ from collections import Counter
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Sequence
 
 from tqdm import tqdm
 
 from indexer.journal import Journal
-from indexer.lexicon import article_words, spelling_min_df
+from indexer import related_build
+from indexer.errors import BuildError
+from indexer.lexicon import feedback_material, spelling_min_df, surface_words
 from indexer.locks import file_lock
-from indexer.related import (Neighbor, RelatedModel, RelatedPolicy, near_duplicates, pairwise_similarity,
-                             recency_pools)
-from indexer.related_state import RelatedState
 from indexer.sources import Record, Rejected, Skipped, read_paths
 from indexer.sources.records import check_storable
 from indexer.writes import UpdateReport, VersionWriter, refused_as_storage_error
-from search import analysis
+from search.analysis import WordMemory
 from search.article import Article
 from search.config import Settings
-from search.engine import IndexDoc, create_engine
-from search.store import STORE_FILE, RelatedEntry, Store
+from search.document import analyze_article
+from search.engines import create_engine
+from search.store import STORE_FILE, Store
 from search.versions import BUILD_PREFIX, IndexNotFound, Layout, library_versions, read_manifest, write_manifest
 
 PROGRESS_MIN_ARTICLES = 300
 # A report lists this many rejected records and counts the rest (a hostile file can make millions).
 MAX_KEPT_REJECTIONS = 1_000
-
-
-class BuildError(RuntimeError):
-    """A build that cannot produce a version worth serving."""
 
 
 @dataclass
@@ -64,12 +60,6 @@ class BuildReport:
                 self.rejected.append(item)
         else:
             self.skipped_count += 1
-
-
-def _model_params(settings: Settings) -> dict[str, object]:
-    return {"n_candidates": settings.related_k + 10, "min_df": 1, "max_df": "auto",
-            "tf_saturation": settings.related_tf_saturation, "n_topics": settings.related_topics,
-            "topic_weight": settings.related_topic_weight}
 
 
 class Indexer:
@@ -150,7 +140,10 @@ class Indexer:
 
         started = time.perf_counter()
         weights = self.settings.field_weights
-        docs = [IndexDoc.from_article(a, weights) for a in self._progress(articles.values(), "analyzing", len(articles))]
+        memory = WordMemory()
+        indexed = [analyze_article(a, weights, memory)
+                   for a in self._progress(articles.values(), "analyzing", len(articles))]
+        docs = [item.doc for item in indexed]
         timings["analyze_s"] = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -164,16 +157,16 @@ class Indexer:
 
         started = time.perf_counter()
         store = Store.create(work)
-        store.set_meta({"journal_seq": journal_seq})
-        store.put_articles(articles.values())
-        words = Counter(w for a in articles.values() for w in article_words(a))
-        store.bulk_load_lexicon(((w, analysis.stem(w), df) for w, df in words.items()),
-                                spelling_min_df(len(articles)))
+        words = Counter(word for item in indexed for word in item.words)
+        term_of = memory.terms()
+        with store.transaction():
+            store.set_meta({"journal_seq": journal_seq})
+            store.put_articles(indexed, feedback_material(indexed), fresh=True)
+            store.bulk_load_lexicon(((w, term_of[w], df) for w, df in words.items()), spelling_min_df(len(articles)))
         timings["store_s"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        params = _model_params(self.settings)
-        self._fit_related(store, docs, articles, words, params)
+        related_build.build(self.settings, store, list(articles.values()), docs, surface_words(words, term_of))
         timings["related_s"] = time.perf_counter() - started
         store.close()
 
@@ -185,20 +178,11 @@ class Indexer:
             "doc_count": len(articles),
             "field_weights": weights,
             "sources": [str(p.resolve()) for p in paths],
-            "related": params,
+            "related": related_build.model_params(self.settings),
             "libraries": library_versions(),
             "timings": {k: round(v, 3) for k, v in timings.items() if k.endswith("_s")},
         })
         return report
-
-    def _fit_related(self, store: Store, docs: list[IndexDoc], articles: Mapping[str, Article],
-                     words: Mapping[str, int], params: Mapping[str, object]) -> None:
-        if not docs:
-            return
-        surface_of = _surface_words(words)
-        lists, _, model, candidates = _related(self.settings, list(articles.values()), docs, params, surface_of)
-        RelatedState(store).save_model(model, surface_of, candidates)
-        store.put_related(lists)
 
     def reindex(self) -> BuildReport:
         """Full rebuild, related refit included, from the sources the current version was
@@ -253,45 +237,3 @@ class Indexer:
         if not self.progress or total < PROGRESS_MIN_ARTICLES:
             return items
         return tqdm(items, desc=label, total=total, unit="doc", file=sys.stderr, leave=False)
-
-
-def _related(settings: Settings, articles: Sequence[Article], docs: Sequence[IndexDoc],
-             params: Mapping[str, object], surface_of: Mapping[str, str]):
-    """Fit, find neighbours, blend: (lists, timings, model, candidates)."""
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    model = RelatedModel(**params).fit(docs)
-    timings["fit_s"] = time.perf_counter() - started
-    started = time.perf_counter()
-    candidates = [
-        [Neighbor(n.id, n.similarity, tuple(surface_of.get(t, t) for t in n.why)) for n in row]
-        for row in model.neighbors()
-    ]
-    timings["top_k_s"] = time.perf_counter() - started
-    started = time.perf_counter()
-    by_id = {a.id: a for a in articles}
-    policy = RelatedPolicy.from_settings(settings)
-    pools = recency_pools(articles)
-    pairwise = pairwise_similarity(model.ids_, model.matrix_)
-    copies = near_duplicates(dict(zip(model.ids_, candidates)), policy.duplicate_threshold)
-    lists = {doc_id: policy.blend(by_id[doc_id], row, by_id, pools, pairwise, copies)
-             for doc_id, row in zip(model.ids_, candidates)}
-    timings["blend_s"] = time.perf_counter() - started
-    return lists, timings, model, candidates
-
-
-def related_lists(settings: Settings, articles: Sequence[Article],
-                  docs: Sequence[IndexDoc]) -> tuple[dict[str, list[RelatedEntry]], dict[str, float]]:
-    """The related lists for articles already analyzed (for evaluation: no index is written)."""
-    lists, timings, _, _ = _related(settings, articles, docs, _model_params(settings), {})
-    return lists, timings
-
-
-def _surface_words(words: Mapping[str, int]) -> dict[str, str]:
-    """For each stem, its most common surface word: explanations show words as written."""
-    best: dict[str, tuple[int, str]] = {}
-    for word, df in words.items():
-        term = analysis.stem(word)
-        if term not in best or (df, word) > best[term]:
-            best[term] = (df, word)
-    return {term: word for term, (_, word) in best.items()}

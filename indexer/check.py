@@ -12,10 +12,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from indexer.journal import Journal
-from indexer.lexicon import article_words
-from search import analysis
+from search.analysis import WordMemory
 from search.config import Settings
-from search.engine import open_engine
+from search.document import analyze_article
+from search.engines import open_engine
 from search.store import STORE_FILE, Store
 from search.versions import Layout, naming_broken_part, read_manifest
 
@@ -104,8 +104,10 @@ def _check_related(store: Store, ids: set[str], problems: list[str]) -> None:
 
 
 def _check_lexicon(store: Store, problems: list[str]) -> None:
-    counted = Counter(w for article in store.iter_articles() for w in article_words(article))
+    memory = WordMemory()
+    counted = Counter(w for article in store.iter_articles() for w in analyze_article(article, memory=memory).words)
+    term_of = memory.terms()
     lexicon = store.lexicon()
-    wrong = {w for w in counted.keys() | lexicon.keys() if lexicon.get(w) != (analysis.stem(w), counted[w])}
+    wrong = {w for w in counted.keys() | lexicon.keys() if lexicon.get(w) != (term_of.get(w), counted[w])}
     if wrong:
         problems.append(f"lexicon: {len(wrong)} words whose count differs from the articles': {_quoted(wrong)}")

@@ -10,14 +10,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from indexer.build import Indexer, related_lists
+from indexer.build import Indexer
+from indexer.related_build import related_lists
 from indexer.sources import Record, read_paths
 from search.article import Article
 from search.config import Settings, load_settings
-from search.engine import IndexDoc
+from search.document import IndexDoc
 from search.evaluation import evaluate, load_qrels, load_queries
 from search.service import SearchService
-from search.store import RelatedEntry
+from search.related_lists import RelatedEntry
 
 SPLITS = ("all", "tune", "heldout")
 # The settings that decide a ranking, reported with every evaluation.

@@ -30,8 +30,8 @@ from sklearn.preprocessing import normalize
 from sparse_dot_topn import sp_matmul_topn
 
 from search.article import Article, slugify
-from search.engine import IndexDoc
-from search.store import RelatedEntry
+from search.document import IndexDoc
+from search.related_lists import RelatedEntry
 
 WHY_TERMS = 3
 # Terms in more than max(MAX_DF_DOCS, MAX_DF_SHARE x n) articles are dropped: they say

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from indexer.related import WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity
-from search.engine import IndexDoc
+from search.document import IndexDoc
 from search.store import Store, VectorRow
 
 

@@ -19,21 +19,23 @@ is undone the same way. Builds replay committed batches only.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
+from indexer import related_build
 from indexer.journal import Batch, Journal
-from indexer.lexicon import article_words, spelling_min_df
-from indexer.related import RelatedPolicy, near_duplicates
-from indexer.related_state import RelatedState
+from indexer.lexicon import spelling_min_df
 from indexer.storage import StorageError, refused_by_disk
-from search import analysis
+from search import feedback
+from search.analysis import WordMemory
 from search.article import Article
 from search.config import Settings
-from search.engine import IndexDoc, open_engine
+from search.document import IndexDoc, analyze_article
+from search.engines import open_engine
 from search.store import STORE_FILE, Store
 from search.versions import IndexNotFound, Layout, read_manifest, write_manifest
 
@@ -71,7 +73,9 @@ class VersionWriter:
               journal_seq: int) -> UpdateReport:
         """Engine, then the store in one transaction (which records `journal_seq`)."""
         manifest = read_manifest(version)
-        docs = [IndexDoc.from_article(a, manifest["field_weights"]) for a in upserts]
+        memory = WordMemory()
+        indexed = [analyze_article(a, manifest["field_weights"], memory) for a in upserts]
+        docs = [item.doc for item in indexed]
         store = Store(version / STORE_FILE, readonly=False)
         engine = open_engine(manifest["engine"], version / "engine")
         try:
@@ -80,11 +84,17 @@ class VersionWriter:
                 engine.upsert(docs)
             if deletes:
                 engine.delete(deletes)
+            count = max(engine.doc_count(), 1)
+
+            def idf(term: str) -> float:
+                return math.log(1 + count / max(engine.doc_frequency(term), 1))
+
             with store.transaction():
-                store.put_articles(upserts)
+                store.put_articles(indexed, lambda item: feedback.article_terms(item.term_counts(), idf))
                 store.delete_articles(deletes)
-                _update_lexicon(store, previous.values(), upserts)
-                changed = self._update_related(store, manifest, docs, deletes)
+                removed = [analyze_article(a, manifest["field_weights"], memory).words for a in previous.values()]
+                _update_lexicon(store, removed, [item.words for item in indexed], memory.terms())
+                changed = related_build.update(self.settings, store, manifest["related"], docs, deletes)
                 store.set_meta({"generation": int(store.meta("generation", 0)) + 1, "journal_seq": journal_seq})
                 count = store.count()
         finally:
@@ -143,38 +153,6 @@ class VersionWriter:
             log.exception("could not undo the failed write yet (journal %d-%d): it stays pending and is undone "
                           "by the next write or build", batch.first, batch.last)
 
-    def _update_related(self, store: Store, manifest: Mapping[str, object], docs: Sequence[IndexDoc],
-                        deletes: Sequence[str]) -> int:
-        state = RelatedState(store)
-        changed = state.update(docs, deletes, manifest["related"]) - set(deletes)
-        # Lists that merely showed a deleted article as a pin or a fallback change too.
-        for doc_id in deletes:
-            changed |= store.sources_listing(doc_id)
-        changed -= set(deletes)
-        if not changed:
-            return 0
-        candidates = state.candidates(changed)
-        needed = set(changed) | {n.id for row in candidates.values() for n in row}
-        policy = RelatedPolicy.from_settings(self.settings)
-        articles = store.articles(needed)
-        needed_pins = {p for a in articles.values() for p in a.related_pins} | {
-            p for src in changed for p in policy.pins.get(src, ())}
-        articles.update(store.articles(needed_pins - set(articles)))
-
-        def pool(category: str | None) -> list[Article]:
-            return store.recent(policy.k + len(changed) + 1, category)
-
-        # Diversity and copies compare candidates with each other, as a build would: their
-        # stored vectors, and their own candidates.
-        pairwise = state.pairwise(needed) if policy.diversity > 0 else None
-        copies = near_duplicates({**state.candidates(needed - set(candidates)), **candidates},
-                                 policy.duplicate_threshold)
-        store.put_related({
-            source: policy.blend(articles[source], candidates.get(source, []), articles, pool, pairwise, copies)
-            for source in changed if source in articles
-        })
-        return len(changed)
-
 
 def write_doc_count(version: Path, count: int) -> None:
     manifest = read_manifest(version)
@@ -183,13 +161,15 @@ def write_doc_count(version: Path, count: int) -> None:
                                  "doc_count": count})
 
 
-def _update_lexicon(store: Store, removed: Iterable[Article], added: Iterable[Article]) -> None:
+def _update_lexicon(store: Store, removed: Iterable[frozenset[str]], added: Iterable[frozenset[str]],
+                    term_of: Mapping[str, str]) -> None:
+    """Document-frequency deltas of the words of replaced or deleted articles and new ones."""
     delta: Counter[str] = Counter()
-    for article in removed:
-        delta.subtract(article_words(article))
-    for article in added:
-        delta.update(article_words(article))
-    store.add_word_counts({w: (analysis.stem(w), d) for w, d in delta.items() if d},
+    for words in removed:
+        delta.subtract(words)
+    for words in added:
+        delta.update(words)
+    store.add_word_counts({w: (term_of[w], d) for w, d in delta.items() if d},
                           spelling_min_df=spelling_min_df(store.count()))
 
 

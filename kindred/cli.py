@@ -14,20 +14,28 @@ from typing import Any, Callable
 
 import click
 
-from indexer.build import BuildError, Indexer
+from indexer.errors import BuildError
 from indexer.locks import IndexBusy
 from indexer.storage import StorageError
-from indexer.sources import Record, Rejected, read_paths
 from search.article import InvalidArticle
 from search.config import ConfigError, Settings, find_config_file, load_settings, reference_markdown, setting_fields
 from search.deadline import SearchTimeout
-from search.service import QueryError, SearchRequest, SearchService
+from search.results import QueryError, SearchRequest
+from search.service import SearchService
 from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
 
 DOMAIN_ERRORS = (BuildError, IndexBusy, IndexNotFound, IncompatibleIndex, QueryError, InvalidArticle, ConfigError,
                  StorageError, SearchTimeout, BrokenIndex)
 MAX_LISTED_REJECTIONS = 50
 log = logging.getLogger("kindred")
+
+
+def _indexer(settings: Settings, **options: Any):
+    """The writing side, imported by the commands that write (scikit-learn and the source
+    readers come with it): reading commands start without them."""
+    from indexer.build import Indexer
+
+    return Indexer(settings, **options)
 
 
 def _settings(ctx: click.Context, **overrides: Any) -> Settings:
@@ -106,7 +114,7 @@ def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, id_prefix, 
     settings = _settings(ctx, index_dir=index_dir, engine=engine)
     if id_prefix:  # added to the configured ones
         settings = _settings(ctx, index_dir=index_dir, engine=engine, id_prefixes={**settings.id_prefixes, **id_prefix})
-    indexer = Indexer(settings, progress=not quiet and sys.stderr.isatty())
+    indexer = _indexer(settings, progress=not quiet and sys.stderr.isatty())
     if reset_journal:
         indexer.journal.clear()
     rejections = RejectionList()
@@ -129,6 +137,8 @@ class RejectionList:
         self.count = 0
 
     def add(self, item: object) -> None:
+        from indexer.sources import Rejected
+
         if isinstance(item, Rejected):
             self.count += 1
             if self.count <= MAX_LISTED_REJECTIONS:
@@ -154,6 +164,8 @@ def _report_rejections(report) -> None:
 @domain_errors
 def upsert(ctx, paths, index_dir):
     """Add or replace the articles in PATHS in the current index, without a full rebuild."""
+    from indexer.sources import Record, Rejected, read_paths
+
     settings = _settings(ctx, index_dir=index_dir)
     records, rejected = [], []
     for item in read_paths(list(paths), settings):
@@ -164,7 +176,7 @@ def upsert(ctx, paths, index_dir):
     for item in rejected:
         click.echo(f"rejected {item}", err=True)
     if records:
-        report = Indexer(settings).upsert(records)
+        report = _indexer(settings).upsert(records)
         click.echo(f"upserted {report.upserted} articles; {report.related_updated} related lists updated")
     if rejected:
         ctx.exit(1)
@@ -177,7 +189,7 @@ def upsert(ctx, paths, index_dir):
 @domain_errors
 def delete(ctx, ids, index_dir):
     """Remove articles by id from the current index (and from every related list)."""
-    report = Indexer(_settings(ctx, index_dir=index_dir)).delete(list(ids))
+    report = _indexer(_settings(ctx, index_dir=index_dir)).delete(list(ids))
     click.echo(f"deleted {report.deleted} articles; {report.related_updated} related lists updated")
     if report.deleted < len(set(ids)):
         click.echo(f"{len(set(ids)) - report.deleted} ids were not in the index", err=True)
@@ -192,7 +204,7 @@ def reindex(ctx, index_dir):
     """Rebuild from the sources of the current version (refits related articles).
 
     Exits with status 1 when any record was rejected, like `kindred index`."""
-    report = Indexer(_settings(ctx, index_dir=index_dir)).reindex()
+    report = _indexer(_settings(ctx, index_dir=index_dir)).reindex()
     _report_rejections(report)
     click.echo(f"indexed {report.indexed} articles into version {report.version} ({report.rejected_count} rejected)")
     if report.rejected_count:
@@ -213,7 +225,7 @@ def check(ctx, index_dir, repair):
 
     settings = _settings(ctx, index_dir=index_dir)
     if repair:
-        click.echo(f"resolved {Indexer(settings).recover()} interrupted writes")
+        click.echo(f"resolved {_indexer(settings).recover()} interrupted writes")
     report = check_index(settings)
     for problem in report.problems:
         click.echo(problem)

@@ -84,6 +84,12 @@ class Article:
             out[f.name] = value
         return out
 
+    def card(self) -> dict[str, Any]:
+        """`to_dict()` without the body: what a result or a related item shows of it."""
+        out = self.to_dict()
+        del out["body"]
+        return out
+
 
 _FIELD_NAMES = tuple(f.name for f in fields(Article))
 

@@ -8,21 +8,12 @@ suggestions and related lists live in the version's store, so engines only index
 from __future__ import annotations
 
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Literal, Protocol, Sequence
 
-from search import analysis
-from search.article import Article
 from search.deadline import Deadline
-
-# How much each part of an article counts, as a repeat count: a title word counts like
-# five body words. One weighted `content` field is BM25F's weighted term frequency in a
-# form every engine supports, and the TF-IDF model sees the same terms. Chosen across every
-# judged collection with one left out at a time (bench/tune.py, docs/search.md); changing
-# it needs a rebuild.
-FIELD_WEIGHTS = {"title": 5, "labels": 2, "summary": 1, "body": 1}
+from search.document import IndexDoc
 
 
 def bm25_idf(doc_frequency: int, doc_count: int) -> float:
@@ -40,41 +31,6 @@ class Ranking:
     @classmethod
     def from_settings(cls, settings) -> "Ranking":
         return cls(k1=settings.search_k1, b=settings.search_b)
-
-
-def weighted_terms(article: Article, weights: dict[str, int] = FIELD_WEIGHTS) -> list[str]:
-    """The article's terms with each part repeated by its weight (title first)."""
-    labels = " ".join([article.category, *article.tags])
-    parts = (("title", article.title), ("labels", labels), ("summary", article.summary), ("body", article.body))
-    terms: list[str] = []
-    for name, text in parts:
-        if text and weights.get(name, 1) > 0:
-            terms.extend(analysis.analyze(text) * weights.get(name, 1))
-    return terms
-
-
-@dataclass(frozen=True, slots=True)
-class IndexDoc:
-    """An article analyzed once: the same terms feed every engine and the TF-IDF model."""
-
-    id: str
-    terms: list[str]  # weighted content terms
-    category: str  # category key ('' when none)
-    tags: tuple[str, ...]  # tag keys
-    published: int  # proleptic ordinal of the date, 0 when unknown
-
-    @classmethod
-    def from_article(cls, article: Article, weights: dict[str, int] = FIELD_WEIGHTS) -> "IndexDoc":
-        return cls(
-            id=article.id,
-            terms=weighted_terms(article, weights),
-            category=article.category_key,
-            tags=article.tag_keys,
-            published=article.published.toordinal() if article.published else 0,
-        )
-
-    def term_counts(self) -> Counter[str]:
-        return Counter(self.terms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,27 +141,3 @@ class Engine(Protocol):
         """See the latest commit (cheap when nothing changed)."""
 
     def close(self) -> None: ...
-
-
-def create_engine(name: str, path: Path, ranking: Ranking | None = None) -> Engine:
-    """A new, empty index of the named engine at path."""
-    return _engine_class(name).create(path, ranking or Ranking())
-
-
-def open_engine(name: str, path: Path, ranking: Ranking | None = None) -> Engine:
-    return _engine_class(name).open(path, ranking or Ranking())
-
-
-def _engine_class(name: str):
-    if name == "whoosh":
-        from search.engines.whoosh import WhooshEngine
-
-        return WhooshEngine
-    if name == "tantivy":
-        try:
-            from search.engines.tantivy import TantivyEngine
-        except ImportError as exc:  # the optional extra is not installed
-            raise RuntimeError("engine 'tantivy' needs the tantivy package: pip install 'tantivy>=0.27' "
-                               "(or install Kindred with its extra: pip install -e '.[tantivy]')") from exc
-        return TantivyEngine
-    raise ValueError(f"unknown engine {name!r}")

@@ -1,22 +1,66 @@
 """Highlighted snippets: the words as written in the article, wrapped in <mark>.
 
 Matching is on stems (so "calories" marks "calorie"), but the output shows the original
-text, HTML-escaped, with only our own <mark> tags added. The index's lexicon knows which
-written words share each stem, so each of those words is looked up with str.find (C
-speed) in the accent-folded, lower-cased text and kept where it stands as a whole word;
-the rare text whose folding changes its length goes through the analyzer token by token.
+text, HTML-escaped, with only our own <mark> tags added. No analysis happens here: the
+index's lexicon says which written words have each query stem, and each article's
+`SnippetText` (made once, when the article is indexed) holds its reading text as one
+line with an accent-folded, lower-cased twin in which those words are found with
+str.find (C speed) and kept where they stand as whole words.
 """
 
 from __future__ import annotations
 
+import array
 from html import escape
-from typing import Iterable, NamedTuple
+from typing import Mapping, NamedTuple
 
-from search import analysis
+from search.analysis import fold
 
 ELLIPSIS = "\u2026"
 # Snippets are chosen from the start of long bodies; beyond this, scanning costs more than it finds.
 SCAN_CHARS = 20_000
+_POSSESSIVES = ("'s", "\u2019s")
+
+
+class SnippetText(NamedTuple):
+    """An article's reading text prepared for snippets, once, when it is indexed."""
+
+    text: str  # one line, at most SCAN_CHARS characters
+    lowered: str  # fold(text).lower(): where words are looked for
+    offsets: bytes = b""  # when folding changed the length: text offset of each lowered character
+    truncated: bool = False  # the article goes on after `text`
+
+    @classmethod
+    def of(cls, reading_text: str) -> "SnippetText":
+        truncated = len(reading_text) > SCAN_CHARS
+        text = " ".join(reading_text[:SCAN_CHARS].split())  # paragraphs flow into one line
+        return cls(text, *_lowered(text), truncated)
+
+    @classmethod
+    def whole(cls, text: str) -> "SnippetText":
+        """A short text (a title) as it is, to be highlighted whole."""
+        return cls(text, *_lowered(text))
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """A span of `lowered` as a span of `text`."""
+        if not self.offsets:
+            return start, end
+        offsets = array.array("I", self.offsets)
+        return offsets[start], offsets[end - 1] + 1
+
+
+def _lowered(text: str) -> tuple[str, bytes]:
+    lowered = fold(text).lower()
+    if len(lowered) == len(text):
+        return lowered, b""
+    # Rare (ligatures, compatibility forms): fold character by character to map offsets back.
+    parts: list[str] = []
+    offsets = array.array("I")
+    for index, char in enumerate(text):
+        folded = fold(char).lower()
+        parts.append(folded)
+        offsets.extend([index] * len(folded))
+    return "".join(parts), offsets.tobytes()
 
 
 class _Match(NamedTuple):
@@ -25,59 +69,43 @@ class _Match(NamedTuple):
     term: str
 
 
-_POSSESSIVES = ("'s", "\u2019s")
-
-
 class Highlighter:
-    def __init__(self, terms: Iterable[str], words: Iterable[str] = ()):
-        """`terms`: stems to mark; `words`: written forms known to have those stems."""
-        self.terms = frozenset(terms)
-        known = {w.lower() for w in words if analysis.stem(w) in self.terms} | self.terms
-        self._words = tuple(w for w in known if w)
-
-    def _matches(self, text: str) -> list[_Match]:
-        folded = analysis.fold(text)
-        lowered = folded.lower()
-        if len(lowered) == len(text):
-            return self._found(lowered)
-        return [_Match(t.start, t.end, t.term) for t in analysis.tokens(text) if t.term in self.terms]
+    def __init__(self, words: Mapping[str, str]):
+        """`words`: each written form (folded, lower-case) of the query's stems -> its stem."""
+        self.words = {word: term for word, term in words.items() if word}
 
     def _found(self, lowered: str) -> list[_Match]:
         """Whole-word occurrences of the known words (with a possessive 's), leftmost first;
         where two overlap ("don" in "don't"), the earlier and longer one."""
-        spans: list[tuple[int, int]] = []
+        spans: list[tuple[int, int, str]] = []
         size = len(lowered)
-        for word in self._words:
+        for word, term in self.words.items():
             start = lowered.find(word)
             while start >= 0:
                 end = start + len(word)
                 if start == 0 or not lowered[start - 1].isalnum():
                     if lowered.startswith(_POSSESSIVES, end) and (end + 2 == size or not lowered[end + 2].isalnum()):
-                        spans.append((start, end + 2))
+                        spans.append((start, end + 2, term))
                     elif end == size or not lowered[end].isalnum():
-                        spans.append((start, end))
+                        spans.append((start, end, term))
                 start = lowered.find(word, start + 1)
         found: list[_Match] = []
         taken_until = 0
-        for start, end in sorted(spans, key=lambda span: (span[0], -span[1])):
-            if start < taken_until:
-                continue
-            term = analysis.stem(analysis.surface_form(lowered[start:end]))
-            if term in self.terms:
+        for start, end, term in sorted(spans, key=lambda span: (span[0], -span[1])):
+            if start >= taken_until:
                 found.append(_Match(start, end, term))
                 taken_until = end
         return found
 
-    def highlight(self, text: str) -> str:
-        """The whole text, escaped, with matching words marked."""
-        return _render(text, 0, len(text), self._matches(text))
+    def highlight(self, source: SnippetText) -> str:
+        """The whole text (a title), escaped, with matching words marked."""
+        return self.snippet(source, max_chars=len(source.text) or 1)
 
-    def snippet(self, text: str, max_chars: int = 220) -> str:
+    def snippet(self, source: SnippetText, max_chars: int = 220) -> str:
         """The passage of about `max_chars` with the most distinct matching words, marked."""
-        truncated = len(text) > SCAN_CHARS
-        text = " ".join(text[:SCAN_CHARS].split())  # paragraphs flow into one line
-        matches = self._matches(text)
-        if len(text) <= max_chars and not truncated:
+        text = source.text
+        matches = [_Match(*source.span(m.start, m.end), m.term) for m in self._found(source.lowered)]
+        if len(text) <= max_chars and not source.truncated:
             return _render(text, 0, len(text), matches)
         start = _best_window(matches, max_chars) if matches else 0
         if start > 0:
@@ -90,7 +118,7 @@ class Highlighter:
             space = text.rfind(" ", start, end)
             end = space if space > start else end
         body = _render(text, start, end, matches)
-        if end < len(text) or truncated:
+        if end < len(text) or source.truncated:
             body = body.rstrip(" .,;:") + ELLIPSIS
         return (ELLIPSIS if start > 0 else "") + body
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import unquote, urlsplit
 
 from search.article import Article, slugify
+from search.document import Indexed
+from search.highlight import SnippetText
+from search.related_lists import RelatedEntry, RelatedPayload
 from search.spelling import LONGEST_INDEXED_WORD
 
 STORE_FILE = "store.sqlite"
@@ -36,6 +39,24 @@ CREATE INDEX IF NOT EXISTS articles_url_path ON articles (url_path);
 CREATE INDEX IF NOT EXISTS articles_category ON articles (category_key, published);
 CREATE INDEX IF NOT EXISTS articles_published ON articles (published);
 CREATE VIRTUAL TABLE IF NOT EXISTS titles USING fts5 (id UNINDEXED, title, prefix = '2 3 4');
+-- What a results page needs of an article, worked out when it was indexed (search/document.py):
+-- its card (the Article without its text, as JSON), its reading text as one line and the
+-- folded, lower-cased twin words are found in (NULL when that is the line lower-cased; then
+-- `offsets` is NULL too, else the line's offset of each twin character as uint32), and its
+-- strongest weighted terms for pseudo-relevance feedback ({term: count}, and how many in all).
+-- The title has its twin the same way (title_lowered, title_offsets; the card holds the title).
+CREATE TABLE IF NOT EXISTS hits (
+    id TEXT PRIMARY KEY,
+    card TEXT NOT NULL,
+    snippet TEXT NOT NULL,
+    lowered TEXT,
+    offsets BLOB,
+    truncated INTEGER NOT NULL,
+    title_lowered TEXT,
+    title_offsets BLOB,
+    feedback TEXT NOT NULL,
+    length INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS lexicon (
     word TEXT PRIMARY KEY,          -- surface form, lower-case and folded
     term TEXT NOT NULL,             -- its stem
@@ -44,7 +65,19 @@ CREATE TABLE IF NOT EXISTS lexicon (
 CREATE INDEX IF NOT EXISTS lexicon_term ON lexicon (term);
 CREATE TABLE IF NOT EXISTS spelling (variant TEXT NOT NULL, word TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS spelling_variant ON spelling (variant);
-CREATE TABLE IF NOT EXISTS related (source TEXT PRIMARY KEY, items TEXT NOT NULL) WITHOUT ROWID;
+-- Each article's related list: its entries ([[id, score, kind, [why...]], ...]) and what readers
+-- are sent (search/related_lists.py RelatedPayload); related_targets lists who shows whom.
+CREATE TABLE IF NOT EXISTS related (
+    source TEXT PRIMARY KEY,
+    items TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    ends BLOB NOT NULL,
+    html BLOB NOT NULL,
+    html_ends BLOB NOT NULL,
+    digest TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS related_targets (target TEXT NOT NULL, source TEXT NOT NULL,
+                                            PRIMARY KEY (target, source)) WITHOUT ROWID;
 -- The fitted related model (indexer/related_state.py reads and writes it through the methods below):
 -- term -> column, idf and surface word; each topic's NMF component over the columns (float32);
 -- each article's TF-IDF row (int32 columns, float32 weights) and topic weights; its text neighbours.
@@ -57,21 +90,6 @@ CREATE TABLE IF NOT EXISTS related_candidates (source TEXT PRIMARY KEY, items TE
 """
 
 VectorRow = tuple[str, bytes, bytes, "bytes | None"]  # id, TF-IDF columns, weights, topic weights
-
-
-@dataclass(frozen=True, slots=True)
-class RelatedEntry:
-    id: str
-    score: float
-    kind: str  # "similar", "pinned" or "fallback"
-    why: tuple[str, ...] = ()
-
-    def to_json(self) -> list:
-        return [self.id, round(self.score, 5), self.kind, list(self.why)]
-
-    @classmethod
-    def from_json(cls, item: list) -> "RelatedEntry":
-        return cls(item[0], float(item[1]), item[2], tuple(item[3]))
 
 
 def url_path(url: str) -> str:
@@ -98,9 +116,10 @@ class Store:
 
     @classmethod
     def create(cls, directory: Path) -> "Store":
-        store = cls(directory / STORE_FILE, readonly=False)
-        store._conn.executescript(SCHEMA)
-        return store
+        path = directory / STORE_FILE
+        with closing(sqlite3.connect(path)) as conn:
+            conn.executescript(SCHEMA)
+        return cls(path, readonly=False)
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -188,25 +207,31 @@ class Store:
 
     # Articles ---------------------------------------------------------------------
 
-    def put_articles(self, articles: Iterable[Article]) -> None:
-        # The title index shares the article's rowid, so replacing one finds its title row by key.
+    def put_articles(self, items: Sequence[Indexed], feedback: Callable[[Indexed], tuple[dict[str, int], int]],
+                     fresh: bool = False) -> None:
+        """Articles with what their indexing worked out; `feedback` gives an article's strongest
+        terms and its length. `fresh`: the store is new (a build), nothing is replaced."""
         with self.transaction() as conn:
-            for article in articles:
-                old = conn.execute("SELECT rowid FROM articles WHERE id = ?", (article.id,)).fetchone()
-                if old:
-                    conn.execute("DELETE FROM titles WHERE rowid = ?", old)
-                cursor = conn.execute(
-                    "INSERT OR REPLACE INTO articles (id, doc, category_key, published, url_path) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        article.id,
-                        json.dumps(article.to_dict(), ensure_ascii=False),
-                        article.category_key,
-                        article.published.isoformat() if article.published else None,
-                        url_path(article.url) if article.url else None,
-                    ),
-                )
-                conn.execute("INSERT INTO titles (rowid, id, title) VALUES (?, ?, ?)",
-                             (cursor.lastrowid, article.id, article.title))
+            if fresh:
+                rows = [(number, *_article_row(item.article)) for number, item in enumerate(items, start=1)]
+                conn.executemany("INSERT INTO articles (rowid, id, doc, category_key, published, url_path) "
+                                 "VALUES (?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany("INSERT INTO titles (rowid, id, title) VALUES (?, ?, ?)",
+                                 ((number, item.article.id, item.article.title)
+                                  for number, item in enumerate(items, start=1)))
+            else:
+                # The title index shares the article's rowid, so replacing one finds its title row by key.
+                for item in items:
+                    old = conn.execute("SELECT rowid FROM articles WHERE id = ?", (item.article.id,)).fetchone()
+                    if old:
+                        conn.execute("DELETE FROM titles WHERE rowid = ?", old)
+                    cursor = conn.execute("INSERT OR REPLACE INTO articles (id, doc, category_key, published, "
+                                          "url_path) VALUES (?, ?, ?, ?, ?)", _article_row(item.article))
+                    conn.execute("INSERT INTO titles (rowid, id, title) VALUES (?, ?, ?)",
+                                 (cursor.lastrowid, item.article.id, item.article.title))
+            conn.executemany("INSERT OR REPLACE INTO hits (id, card, snippet, lowered, offsets, truncated, "
+                             "title_lowered, title_offsets, feedback, length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (_hit_row(item, feedback) for item in items))
 
     def delete_articles(self, ids: Iterable[str]) -> None:
         with self.transaction() as conn:
@@ -215,7 +240,9 @@ class Store:
                 if old:
                     conn.execute("DELETE FROM titles WHERE rowid = ?", old)
                 conn.execute("DELETE FROM articles WHERE id = ?", (article_id,))
+                conn.execute("DELETE FROM hits WHERE id = ?", (article_id,))
                 conn.execute("DELETE FROM related WHERE source = ?", (article_id,))
+                conn.execute("DELETE FROM related_targets WHERE source = ?", (article_id,))
 
     def article(self, article_id: str) -> Article | None:
         row = self._conn.execute("SELECT doc FROM articles WHERE id = ?", (article_id,)).fetchone()
@@ -229,6 +256,29 @@ class Store:
             for doc, in self._conn.execute(f"SELECT doc FROM articles WHERE id IN ({marks})", chunk):
                 article = Article.from_stored(json.loads(doc))
                 found[article.id] = article
+        return found
+
+    def hits(self, ids: Sequence[str]) -> dict[str, HitMaterial]:
+        """What results show of the articles, by id (absent ids: not in the store)."""
+        found: dict[str, HitMaterial] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for article_id, card, text, lowered, offsets, truncated, title_lowered, title_offsets in self._conn.execute(
+                    "SELECT id, card, snippet, lowered, offsets, truncated, title_lowered, title_offsets FROM hits "
+                    f"WHERE id IN ({marks})", chunk):
+                card = json.loads(card)
+                found[article_id] = HitMaterial(card, _twin(text, lowered, offsets, truncated),
+                                                _twin(card["title"], title_lowered, title_offsets))
+        return found
+
+    def feedback_terms(self, ids: Sequence[str]) -> dict[str, tuple[dict[str, int], int]]:
+        """Each article's strongest weighted terms and how many terms it has in all."""
+        found: dict[str, tuple[dict[str, int], int]] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for article_id, terms, length in self._conn.execute(
+                    f"SELECT id, feedback, length FROM hits WHERE id IN ({marks})", chunk):
+                found[article_id] = (json.loads(terms), length)
         return found
 
     def article_by_url(self, url: str) -> Article | None:
@@ -342,11 +392,14 @@ class Store:
         )
         return [tuple(row) for row in rows]
 
-    def words_for_terms(self, terms: Iterable[str]) -> list[str]:
-        """Written forms of the given stems ('calori' -> 'calorie', 'calories')."""
-        terms = list(terms)[:500]
-        marks = ",".join("?" * len(terms))
-        return [row[0] for row in self._conn.execute(f"SELECT word FROM lexicon WHERE term IN ({marks})", terms)]
+    def written_forms(self, terms: Iterable[str]) -> dict[str, list[str]]:
+        """The written forms the lexicon has of each stem ('calori' -> ['calorie', 'calories'])."""
+        found: dict[str, list[str]] = {}
+        for chunk in _chunks(list(terms)):
+            marks = ",".join("?" * len(chunk))
+            for term, word in self._conn.execute(f"SELECT term, word FROM lexicon WHERE term IN ({marks})", chunk):
+                found.setdefault(term, []).append(word)
+        return found
 
     def spelling_candidates(self, word: str, distance: int, limit: int) -> list[tuple[str, int]]:
         """Known words that share a deletion variant with `word` (then checked by edit
@@ -365,24 +418,32 @@ class Store:
 
     # Related ----------------------------------------------------------------------
 
-    def put_related(self, lists: Mapping[str, list[RelatedEntry]]) -> None:
+    def put_related(self, lists: Mapping[str, tuple[list[RelatedEntry], RelatedPayload]], fresh: bool = False) -> None:
+        """Articles' related lists: entries and payload. `fresh`: the store is new (a build)."""
         with self.transaction() as conn:
+            if not fresh:
+                conn.executemany("DELETE FROM related_targets WHERE source = ?", ((source,) for source in lists))
             conn.executemany(
-                "INSERT OR REPLACE INTO related (source, items) VALUES (?, ?)",
-                [(source, json.dumps([e.to_json() for e in entries])) for source, entries in lists.items()],
-            )
+                "INSERT OR REPLACE INTO related (source, items, payload, ends, html, html_ends, digest) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                ((source, json.dumps([e.to_json() for e in entries], ensure_ascii=False), payload.items, payload.ends,
+                  payload.html, payload.html_ends, payload.digest) for source, (entries, payload) in lists.items()))
+            conn.executemany("INSERT OR IGNORE INTO related_targets (target, source) VALUES (?, ?)",
+                             ((entry.id, source) for source, (entries, _) in lists.items() for entry in entries))
 
     def sources_listing(self, target: str) -> set[str]:
         """Articles whose related list shows `target`."""
-        rows = self._conn.execute(
-            "SELECT DISTINCT r.source FROM related r, json_each(r.items) j WHERE json_extract(j.value, '$[0]') = ?",
-            (target,),
-        )
+        rows = self._conn.execute("SELECT source FROM related_targets WHERE target = ?", (target,))
         return {row[0] for row in rows}
 
     def related(self, source: str) -> list[RelatedEntry] | None:
         row = self._conn.execute("SELECT items FROM related WHERE source = ?", (source,)).fetchone()
         return [RelatedEntry.from_json(item) for item in json.loads(row[0])] if row else None
+
+    def related_payload(self, source: str) -> RelatedPayload | None:
+        row = self._conn.execute("SELECT payload, ends, html, html_ends, digest FROM related WHERE source = ?",
+                                 (source,)).fetchone()
+        return RelatedPayload(*row) if row else None
 
     def related_sources(self) -> set[str]:
         """Articles that have a stored related list."""
@@ -436,6 +497,35 @@ class Store:
             for article_id in ids:
                 conn.execute("DELETE FROM related_vectors WHERE id = ?", (article_id,))
                 conn.execute("DELETE FROM related_candidates WHERE source = ?", (article_id,))
+
+
+@dataclass(frozen=True, slots=True)
+class HitMaterial:
+    card: dict  # Article.card(): what a hit shows but its snippet
+    snippet: SnippetText
+    title: SnippetText
+
+
+def _article_row(article: Article) -> tuple:
+    return (article.id, json.dumps(article.to_dict(), ensure_ascii=False), article.category_key,
+            article.published.isoformat() if article.published else None,
+            url_path(article.url) if article.url else None)
+
+
+def _hit_row(item: Indexed, feedback: Callable[[Indexed], tuple[dict[str, int], int]]) -> tuple:
+    terms, length = feedback(item)
+    return (item.article.id, json.dumps(item.article.card(), ensure_ascii=False), item.snippet.text,
+            *_twin_columns(item.snippet), int(item.snippet.truncated), *_twin_columns(item.title),
+            json.dumps(terms, ensure_ascii=False), length)
+
+
+def _twin_columns(text: SnippetText) -> tuple[str | None, bytes | None]:
+    """The lowered twin as stored: NULL when it is the text lower-cased (most text)."""
+    return (None if text.lowered == text.text.lower() else text.lowered), (text.offsets or None)
+
+
+def _twin(text: str, lowered: str | None, offsets: bytes | None, truncated: int = 0) -> SnippetText:
+    return SnippetText(text, text.lower() if lowered is None else lowered, offsets or b"", bool(truncated))
 
 
 def _chunks(items: list, size: int = 500) -> Iterator[list]:

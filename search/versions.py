@@ -126,7 +126,7 @@ def library_versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     found = {"python": platform.python_version()}
-    for dist in ("kindred", "whoosh3", "tantivy", "nltk", "scikit-learn"):
+    for dist in ("kindred", "whoosh3", "tantivy", "PyStemmer", "scikit-learn"):
         try:
             found[dist] = version(dist)
         except PackageNotFoundError:

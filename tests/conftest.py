@@ -16,7 +16,7 @@ from hypothesis import settings as hypothesis_settings
 from indexer.build import Indexer
 from search.config import Settings, load_settings
 from search.service import SearchService
-from web import create_app
+from web.app import create_app
 
 if TYPE_CHECKING:
     from tests.browser.servers import KindredServer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,6 +36,36 @@ def test_analyze_matches_tokens():
 def test_other_scripts_and_control_characters_do_not_break_it():
     assert analysis.analyze("大麻 \x00 марихуана ☃") == ["大麻", "марихуана"]
     assert analysis.analyze("") == []
+
+
+def test_words_are_folded_before_they_are_lower_cased():
+    # NFKD turns some characters into capitals ("\u211b" is a script R): lower-casing last
+    # makes them one word with their plain spelling.
+    assert analysis.analyze("\u211b1 R1 r1") == ["r1", "r1", "r1"]
+
+
+def _sample_site_text() -> str:
+    sample = Path(__file__).resolve().parents[1] / "data" / "sample"
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(sample.rglob("*")) if p.is_file())
+
+
+def test_the_tokenizer_splits_as_nltks_regexp_tokenizer():
+    from nltk.tokenize import RegexpTokenizer
+
+    text = _sample_site_text() + " don\u2019t l'\u00e9t\u00e9 \u5927\u9ebb x_y 3.5mg"
+    reference = RegexpTokenizer(analysis.TOKEN_PATTERN)
+    # Stop words included: every word the tokenizer finds.
+    assert list(reference.span_tokenize(text)) == [m.span() for m in analysis.word_matches(text)]
+
+
+def test_the_stemmer_stems_as_nltks_snowball_english():
+    from nltk.stem.snowball import SnowballStemmer
+
+    reference = SnowballStemmer("english")
+    words = set(analysis.words(_sample_site_text())) | {
+        "generously", "consistency", "hopefulness", "dying", "skies", "news", "proceeding", "cannabinoids",
+        "ketamine", "organizations", "succeeded", "relational", "communism", "arguing", "opioids", "abusive"}
+    assert {w: analysis.stem(w) for w in words} == {w: reference.stem(w) for w in words}
 
 
 def test_settings_describe_the_pipeline():

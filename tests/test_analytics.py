@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from kindred.cli import main
 from tests.conftest import make_settings, sign_in
-from web import create_app
+from web.app import create_app
 from analytics.recorder import connect, purge
 from analytics.report import build_report
 

@@ -15,7 +15,8 @@ import pytest
 from indexer.build import BuildError, Indexer
 from indexer.locks import IndexBusy, file_lock
 from search.article import Article
-from search.service import SearchRequest, SearchService
+from search.results import SearchRequest
+from search.service import SearchService
 from search.versions import IncompatibleIndex, Layout, read_manifest
 from tests.conftest import REPO, make_settings, write_jsonl
 

@@ -9,15 +9,9 @@ import pytest
 
 from search import analysis
 from search.article import Article
-from search.engine import (
-    Concept,
-    EngineQuery,
-    IndexDoc,
-    PhraseQuery,
-    TermQuery,
-    create_engine,
-    open_engine,
-)
+from search.document import IndexDoc
+from search.engine import Concept, EngineQuery, PhraseQuery, TermQuery
+from search.engines import create_engine, open_engine
 
 ENGINES = ["whoosh", "tantivy"]
 

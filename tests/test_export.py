@@ -29,7 +29,7 @@ from search.versions import Layout
 from tests.conftest import REPO, write_jsonl
 from tests.nginx import Nginx, nginx_binary
 from tests.test_deploy import get
-from web import create_app
+from web.app import create_app
 
 SITE_URL = "https://health.example.org/"
 CONFIG = REPO / "docs" / "nginx" / "kindred-static.conf"

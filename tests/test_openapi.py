@@ -20,7 +20,7 @@ from analytics.events import MAX_EVENT_BYTES
 from search.article import MAX_ID_CHARS, MAX_SHORT_FIELD_CHARS
 from tests.conftest import ADMIN_TOKEN, make_settings
 from tests.reliability.fuzzing import cases, count
-from web import create_app
+from web.app import create_app
 
 CONFIG = Path(__file__).resolve().parents[1] / "schemathesis.toml"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections import Counter
 
 import pytest
 
@@ -97,7 +96,8 @@ def test_feedback_words_weigh_a_fixed_worth_however_long_the_question(query_word
     def idf(term: str) -> float:
         return 2.0
 
-    documents = [(Counter({"alpha": 3, "beta": 2, "gamma": 1}), 10.0), (Counter({"alpha": 1, "beta": 1, "delta": 4}), 8.0)]
+    # (an article's strongest terms, its length, its score)
+    documents = [({"alpha": 3, "beta": 2, "gamma": 1}, 6, 10.0), ({"alpha": 1, "beta": 1, "delta": 4}, 6, 8.0)]
     query = EngineQuery(should=tuple(Concept((TermQuery(f"word{i}"),)) for i in range(query_words)))
     added = feedback.expansion(query, documents, idf, lambda term: True, terms=10, words=0.5)
     assert {c.alternatives[0].term for c in added} == {"alpha", "beta"}  # in both documents

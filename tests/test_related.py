@@ -11,7 +11,7 @@ from indexer.build import Indexer
 from indexer.related import Neighbor, RelatedModel, RelatedPolicy, near_duplicates, saturated_tf
 from indexer.related_state import RelatedState
 from search.article import Article
-from search.engine import IndexDoc
+from search.document import IndexDoc
 from search.service import SearchService
 from search.store import Store
 from search.teaser import cut, teaser

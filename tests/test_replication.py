@@ -27,7 +27,8 @@ from kindred.cli import main
 from search.article import Article
 from search.config import ConfigError
 from search.replication import DATA_DIR
-from search.service import SearchRequest, SearchService
+from search.results import SearchRequest
+from search.service import SearchService
 from search.store import Store
 from search.versions import Layout
 from tests.browser.servers import ServerThread, free_port
@@ -36,7 +37,7 @@ from tests.cluster import (REPLICATION_TOKEN, KindredServer, ReplicasNginx, Thro
 from tests.conftest import ADMIN_TOKEN, SAMPLE, make_settings, write_jsonl
 from tests.reliability.harness import ADMIN_TOKEN as CLUSTER_ADMIN_TOKEN
 from tests.reliability.harness import Http
-from web import create_app
+from web.app import create_app
 
 # "Bandage" is in no article of the sample site.
 NEW_ARTICLE = {"id": "xylazine-wound-care", "title": "Xylazine wound care: bandage and debride",
@@ -400,8 +401,8 @@ def test_a_replica_killed_mid_download_never_serves_a_partial_version(tmp_path):
 
         # Back up while its primary is unreachable: the last complete version, and /healthz says so.
         link.down = True
-        replica.start()
-        assert list(versions.glob(f"{PULL_PREFIX}*")) == []
+        replica.start()  # its replication process removes the partial download as it starts
+        wait_for(lambda: not list(versions.glob(f"{PULL_PREFIX}*")), "the replica to remove the partial download")
         health = wait_for(lambda: (h := healthz(replica))["replica"]["primary_reachable"] is False and h,
                           "the replica to find its primary unreachable")
         assert health["status"] == "ok" and health["version"] == first

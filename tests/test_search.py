@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from search.service import QueryError, SearchRequest, SearchService
+from search.results import QueryError, SearchRequest
+from search.service import SearchService
 from search.spelling import edit_distance
 
 import pytest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from web import create_app
+from web.app import create_app
 from tests.conftest import ADMIN_TOKEN
 
 

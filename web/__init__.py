@@ -1,25 +1,7 @@
 """Kindred's web app: reader pages, the JSON API, the embeddable widget and admin endpoints.
 
 Views are thin: they validate input, call the per-process SearchService (reads) or the
-Indexer (admin writes), and render. Nothing here imports an engine or scikit-learn.
+Indexer (admin writes), and render. The app factory is `web.app.create_app`; this package
+imports nothing, so gunicorn's master can load `web.serve` without the app (prometheus_client
+fixes its storage when first imported, which must happen in the workers).
 """
-
-from __future__ import annotations
-
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from web.app import create_app
-
-__all__ = ["create_app"]
-
-
-def __getattr__(name: str):
-    # Loaded on first use, not with the package: gunicorn's master imports web.serve, and the
-    # app (with prometheus_client, which fixes its storage when first imported) must load
-    # only in the workers, once the shared metrics directory is set up.
-    if name == "create_app":
-        from web.app import create_app
-
-        return create_app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from analytics.events import EVENT_FIELDS, MAX_EVENT_BYTES, InvalidEvent
 from search.article import Article, InvalidArticle
-from search.service import Hit, RelatedItem, SearchRequest
+from search.related_lists import absolute
+from search.query import clean
+from search.results import Hit, SearchRequest, SearchResponse
 from web.context import (absolute_url, article_link, client_address, image_link, indexer, search_service, settings,
                          site_base)
 from web.errors import ApiError
-from web.http import bool_arg, cacheable, int_arg, json_body, public_cors, require_admin, session_id
+from web.http import cacheable, int_arg, json_body, public_cors, require_admin, session_id
+from web.response_cache import Cached
+from web.searching import record_search, search_request_from_args
 
 blueprint = Blueprint("api", __name__)
-
-
-def search_request_from_args() -> SearchRequest:
-    args = request.args
-    return SearchRequest(
-        q=args.get("q", ""),
-        categories=tuple(args.getlist("category")),
-        tags=tuple(args.getlist("tag")),
-        sort=args.get("sort", "relevance"),
-        page=int_arg("page", 1),
-        per_page=int_arg("per_page", settings().search_page_size, "limit"),
-        exact=bool_arg("exact", False),
-        facets=bool_arg("facets", True),
-    )
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
@@ -46,36 +38,36 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
-def related_json(item: RelatedItem) -> dict[str, Any]:
-    return {
-        "id": item.id,
-        "title": item.title,
-        "url": article_link(item.url, item.id),
-        "teaser": item.teaser,
-        "score": item.score,
-        "kind": item.kind,
-        "why": list(item.why),
-        "category": item.category,
-        "published": item.published.isoformat() if item.published else None,
-        "image": image_link(item.image),
-    }
-
-
-def record_search(search_request: SearchRequest, response) -> None:
-    if response.query or search_request.categories or search_request.tags:
-        current_app.extensions["kindred.analytics"].record_search(
-            response.corrected or response.query,
-            {"category": list(search_request.categories), "tag": list(search_request.tags)},
-            response.total, response.took_ms, response.page, session_id(request), client_address(request))
+def search_key(search_request: SearchRequest) -> str:
+    """The request as the response depends on it: the query as searched, the filters, the page,
+    and where this response's links start (site_url, or the Host asked for)."""
+    r = search_request
+    return json.dumps([clean(r.q), r.categories, r.tags, r.sort, r.page, r.per_page, r.exact, r.facets,
+                       site_base()], ensure_ascii=False, separators=(",", ":"))
 
 
 @blueprint.get("/search")
 @public_cors
 def search():
+    started = time.perf_counter()
     search_request = search_request_from_args()
-    response = search_service().search(search_request)
-    record_search(search_request, response)
-    return jsonify({
+    service, responses = search_service(), current_app.extensions["kindred.responses"]
+    state, key = service.state(), search_key(search_request)
+    cached = responses.get(state, key)
+    answered = "hit" if cached else "miss"
+    if cached is None:
+        response = service.search(search_request)
+        body = json.dumps(search_json(response), ensure_ascii=False, separators=(",", ":")).encode()
+        meta = {"searched": response.corrected or response.query, "total": response.total, "page": response.page}
+        cached = Cached(body, meta)
+        responses.put(state, key, cached)
+    took_ms = round((time.perf_counter() - started) * 1000, 2)
+    record_search(search_request, cached.meta["searched"], cached.meta["total"], took_ms, cached.meta["page"])
+    return Response(cached.body, mimetype="application/json", headers={"X-Kindred-Cache": answered})
+
+
+def search_json(response: SearchResponse) -> dict[str, Any]:
+    return {
         "query": response.query,
         "total": response.total,
         "page": response.page,
@@ -96,7 +88,7 @@ def search():
         ],
         "took_ms": response.took_ms,
         "version": response.version,
-    })
+    }
 
 
 @blueprint.get("/suggest")
@@ -123,10 +115,13 @@ def _related_limit() -> int:
 
 
 def _related_response(article_id: str, limit: int):
-    state, items = search_service().related_with_state(article_id, limit)
-    if items is None:
+    """The stored list's bytes: a lookup, a cut to `limit`, links given this site's host."""
+    state, payload = search_service().related_payload(article_id)
+    if payload is None:
         raise ApiError(404, "not_found", f"no article with id {article_id!r}")
-    response = jsonify({"id": article_id, "related": [related_json(i) for i in items]})
+    items = absolute(payload.json_items(limit), site_base())  # stored root-relative
+    body = b'{"id":' + json.dumps(article_id, ensure_ascii=False).encode() + b',"related":' + items + b"}"
+    response = current_app.response_class(body, mimetype="application/json")
     return cacheable(response, state, article_id, limit, site_base())
 
 

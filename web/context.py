@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import ipaddress
-from functools import lru_cache
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
-from flask import Request, current_app, g, request, url_for
+from flask import Request, current_app, g, request
 
-from indexer.build import Indexer
 from search.config import Settings
+from search.links import image_href, local_article_path, safe_link
 from search.service import SearchService
+
+if TYPE_CHECKING:
+    from indexer.build import Indexer
 
 
 def settings() -> Settings:
@@ -21,8 +25,15 @@ def search_service() -> SearchService:
     return current_app.extensions["kindred.search"]
 
 
-def indexer() -> Indexer:
-    return current_app.extensions["kindred.indexer"]
+def indexer() -> "Indexer":
+    """The app's writer, made on the first admin write: the writing side (scikit-learn and
+    the source readers among it) is imported only then, never by a worker that only reads."""
+    found = current_app.extensions.get("kindred.indexer")
+    if found is None:
+        from indexer.build import Indexer
+
+        found = current_app.extensions["kindred.indexer"] = Indexer(settings())
+    return found
 
 
 def absolute_url(url: str) -> str:
@@ -43,38 +54,16 @@ def links_follow_the_host() -> bool:
     return "kindred_base" in g and not settings().site_url
 
 
-# Schemes a reader's click may follow. Anything else (javascript:, data:, vbscript:) in an
-# article's url would run code on the page showing the link, which for the widget is a
-# publisher's page on another origin.
-LINK_SCHEMES = frozenset({"http", "https"})
-
-
-@lru_cache(maxsize=8192)
-def _safe_absolute(base: str, url: str) -> str | None:
-    """`url` made absolute against `base` when it is an http(s) URL or a path, else None.
-    Cached: every hit and related item of every response goes through here."""
-    try:
-        full = urljoin(base, url)
-        return full if urlsplit(full).scheme.lower() in LINK_SCHEMES else None
-    except ValueError:  # not a URL at all ("http://[")
-        return None
-
-
 def article_link(url: str, article_id: str, absolute: bool = True) -> str:
-    """The link to an article: its url (made absolute, or as given with absolute=False) when
-    that is an http(s) URL or a path, else Kindred's own page for the article."""
-    full = _safe_absolute(site_base(), url)
-    if full is not None:
-        return full if absolute else url
-    local = url_for("pages.article", article_id=article_id)
-    return absolute_url(local) if absolute else local
+    """The link to an article (`url` as the service gives it, search/links.py), made absolute
+    against this site's base for pages on other origins."""
+    href = safe_link(url) or local_article_path(article_id)
+    return urljoin(site_base(), href) if absolute else href
 
 
 def image_link(url: str) -> str | None:
     """An article's image URL, as given, when it is http(s) or a path, else None."""
-    if not url:
-        return None
-    return url if _safe_absolute(site_base(), url) is not None else None
+    return image_href(url)
 
 
 def client_address(req: Request) -> str:

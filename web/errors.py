@@ -7,12 +7,12 @@ import logging
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from indexer.build import BuildError
+from indexer.errors import BuildError
 from indexer.locks import IndexBusy
 from indexer.storage import StorageError
 from search.article import InvalidArticle
 from search.deadline import SearchTimeout
-from search.service import QueryError
+from search.results import QueryError
 from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
 
 log = logging.getLogger(__name__)

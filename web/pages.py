@@ -8,9 +8,10 @@ from flask import Blueprint, Flask, Response, abort, current_app, make_response,
 from markupsafe import Markup
 
 from search.article import blocks, slugify
-from web.api import record_search, search_request_from_args
+from search.related_lists import absolute
 from web.context import absolute_url, article_link, search_service, settings, site_base
 from web.http import cacheable, int_arg, keep_session, public_cors, session_id
+from web.searching import record_search, search_request_from_args
 
 blueprint = Blueprint("pages", __name__)
 
@@ -23,7 +24,8 @@ def search():
     has_query = bool(search_request.q.strip() or search_request.categories or search_request.tags)
     results = service.search(search_request) if has_query else None
     if results is not None:
-        record_search(search_request, results)
+        record_search(search_request, results.corrected or results.query, results.total, results.took_ms,
+                      results.page)
     offered, heading = [], None
     if results is None or not results.hits:
         offered, heading = _offer(search_request, after_search=results is not None)
@@ -80,10 +82,12 @@ def grouped_blocks(body: str) -> list[tuple[str, object]]:
 @public_cors
 def widget_related(article_id: str):
     limit = min(max(int_arg("limit", settings().related_limit), 1), settings().related_k)
-    state, items = search_service().related_with_state(article_id, limit)
-    if items is None:
+    state, payload = search_service().related_payload(article_id)
+    if payload is None:
         abort(404, f"No article with id {article_id!r}.")
-    html = render_template("widget_related.html", items=items, source=article_id)
+    # The list items were rendered (escaped) with the list, at build or upsert time.
+    items = absolute(payload.html_items(limit), site_base(), html=True).decode()
+    html = render_template("widget_related.html", items=Markup(items), source=article_id)
     response = cacheable(Response(html, mimetype="text/html"), state, article_id, limit, site_base())
     return response
 

@@ -16,16 +16,8 @@ import tantivy
 from tantivy import Occur, Order, Query
 
 from search.deadline import Deadline, check
-from search.engine import (
-    ALTERNATIVES_TIEBREAK,
-    Concept,
-    EngineHit,
-    EngineQuery,
-    EngineResults,
-    IndexDoc,
-    PhraseQuery,
-    Ranking,
-)
+from search.document import IndexDoc
+from search.engine import ALTERNATIVES_TIEBREAK, Concept, EngineHit, EngineQuery, EngineResults, PhraseQuery, Ranking
 
 BULK_HEAP_BYTES = 256_000_000
 # Each indexing thread writes its own segment; a few keep the CPU busy without many merges.

@@ -22,16 +22,9 @@ from whoosh.searching import Searcher
 from search import analysis
 from search.caches import BoundedCache
 from search.deadline import Deadline, check
+from search.document import IndexDoc
 from search.engine import (
-    ALTERNATIVES_TIEBREAK,
-    Concept,
-    EngineHit,
-    EngineQuery,
-    EngineResults,
-    IndexDoc,
-    Ranking,
-    TermQuery,
-    bm25_idf,
+    ALTERNATIVES_TIEBREAK, Concept, EngineHit, EngineQuery, EngineResults, Ranking, TermQuery, bm25_idf,
 )
 
 INDEX_NAME = "kindred"

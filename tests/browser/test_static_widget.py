@@ -18,7 +18,7 @@ from tests.browser.servers import SAMPLE, SECOND_ARTICLE, URL_ARTICLE_URL, WIDGE
 from tests.conftest import make_settings, write_jsonl
 from tests.nginx import Nginx, nginx_binary
 from tests.test_export import site_config
-from web import create_app
+from web.app import create_app
 from web.export import export_static
 
 pytestmark = pytest.mark.browser

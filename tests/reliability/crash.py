@@ -144,7 +144,8 @@ class _Observer:
                 status, body = self.http.json("GET", "/healthz")
                 versions.add(body.get("version") if status == 200 else f"HTTP {status}")
             return {"results": results, "health_versions": sorted(versions)}
-        from search.service import SearchRequest, SearchService
+        from search.results import SearchRequest
+        from search.service import SearchService
 
         service = SearchService(self.settings)
         try:

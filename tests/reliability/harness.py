@@ -236,7 +236,7 @@ def child_api(settings: Settings, method: str, path: str, payload: Any, results,
               file_size_limit: int | None = None) -> None:
     """Body of a forked process making one admin API request (on a "full disk" with
     `file_size_limit`). Reports (status, body)."""
-    from web import create_app
+    from web.app import create_app
 
     if file_size_limit is not None:
         limit_file_size(file_size_limit)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ADMIN_TOKEN, make_settings, sign_in
 from tests.reliability.harness import ADMIN_TOKEN as LIVE_ADMIN_TOKEN, Http
-from web import create_app
+from web.app import create_app
 from web.editors import MAX_FAILURES
 
 

@@ -16,7 +16,7 @@ from analytics.events import MAX_EVENT_BYTES
 from analytics.recorder import MAX_LABEL_BYTES, MAX_TEXT_BYTES, purge
 from tests.reliability.harness import ADMIN_TOKEN, SAMPLE, reliability_settings
 from indexer.build import Indexer
-from web import create_app
+from web.app import create_app
 
 PER_MINUTE = 60  # analytics_events_per_minute's default
 

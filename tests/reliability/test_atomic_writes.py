@@ -24,7 +24,7 @@ from indexer.journal import Journal
 from kindred.cli import main
 from search.article import Article
 from search.config import Settings
-from search.engine import open_engine
+from search.engines import open_engine
 from search.store import STORE_FILE, Store
 from search.versions import Layout, read_manifest
 from tests.reliability.harness import (

@@ -15,11 +15,14 @@ import threading
 import pytest
 from nltk.stem.snowball import SnowballStemmer
 
-import search.service
+import search.snapshot
 from search import analysis
 from search.caches import BoundedCache
-from search.engine import Concept, EngineQuery, IndexDoc, TermQuery, create_engine
-from search.service import SearchRequest, SearchService
+from search.document import IndexDoc
+from search.engine import Concept, EngineQuery, TermQuery
+from search.engines import create_engine
+from search.results import SearchRequest
+from search.service import SearchService
 
 
 def _unique_words(count: int, seed: int) -> list[str]:
@@ -80,8 +83,8 @@ def test_a_long_word_is_worked_out_but_never_kept():
 def test_the_query_caches_stay_within_their_bounds(sample_settings, monkeypatch):
     """Spelling verdicts and document frequencies were kept per index version without an
     LRU (up to 50,000 and 200,000 entries of any length); the response cache too has a bound."""
-    monkeypatch.setattr(search.service, "CORRECTIONS_CACHED", 40)
-    monkeypatch.setattr(search.service, "DOC_FREQUENCIES_CACHED", 60)
+    monkeypatch.setattr(search.snapshot, "CORRECTIONS_CACHED", 40)
+    monkeypatch.setattr(search.snapshot, "DOC_FREQUENCIES_CACHED", 60)
     service = SearchService(sample_settings.replace(search_cache_size=5))
     try:
         words = _unique_words(300, seed=7)

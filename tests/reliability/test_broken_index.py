@@ -17,7 +17,7 @@ from indexer.build import Indexer
 from kindred.cli import main
 from search.versions import Layout
 from tests.reliability.harness import SAMPLE, reliability_settings
-from web import create_app
+from web.app import create_app
 
 
 def _truncate(path: Path, share: float) -> None:

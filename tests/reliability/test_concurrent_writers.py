@@ -16,13 +16,14 @@ from indexer.build import Indexer
 from indexer.journal import Journal
 from indexer.locks import file_lock
 from search.article import Article
-from search.service import SearchRequest, SearchService
+from search.results import SearchRequest
+from search.service import SearchService
 from search.versions import Layout
 from tests.reliability.harness import (
     ADMIN_TOKEN, child_write, fork_context, index_problems, reliability_settings, synthetic_articles, token_for,
     write_jsonl,
 )
-from web import create_app
+from web.app import create_app
 
 
 def batch(prefix: str, start: int, n: int = 4) -> list[dict]:

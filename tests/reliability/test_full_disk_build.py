@@ -19,7 +19,7 @@ from search.versions import Layout
 from tests.reliability.harness import (
     SAMPLE, child_api, fork_context, leftovers, limit_file_size, reliability_settings,
 )
-from web import create_app
+from web.app import create_app
 
 KINDRED = Path(sys.executable).with_name("kindred")
 # Small enough to stop the engine's segment (64 KiB) or the store (1 MiB) of the sample site.

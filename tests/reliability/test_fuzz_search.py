@@ -14,9 +14,10 @@ from hypothesis import given, strategies as st
 
 from indexer.build import Indexer
 from search import analysis
-from search.highlight import Highlighter
+from search.highlight import Highlighter, SnippetText
 from search.query import ParsedQuery, clean, parse
-from search.service import QueryError, SearchRequest, SearchService
+from search.results import QueryError, SearchRequest
+from search.service import SearchService
 from tests.conftest import SAMPLE, make_settings, write_jsonl
 from tests.reliability.fuzzing import budget, count
 
@@ -164,7 +165,8 @@ def test_analyzer_spans_and_terms_are_consistent(text):
 @given(text=st.one_of(any_text, structured), query=st.one_of(structured, st.sampled_from(WORDS)))
 def test_highlighter_escapes_everything_but_its_marks(text, query):
     count("highlighter")
-    terms = analysis.analyze(query)
-    highlighter = Highlighter(terms, analysis.words(query))
-    assert_escaped_with_marks(highlighter.highlight(text), text.strip())
-    assert_escaped_with_marks(highlighter.snippet(text))
+    terms = set(analysis.analyze(query))
+    words = {w: analysis.stem(w) for w in analysis.words(query) if analysis.stem(w) in terms}
+    highlighter = Highlighter(words)
+    assert_escaped_with_marks(highlighter.highlight(SnippetText.whole(text)), text.strip())
+    assert_escaped_with_marks(highlighter.snippet(SnippetText.of(text)))

@@ -17,7 +17,7 @@ from search.article import MAX_BODY_CHARS, MAX_ID_CHARS, MAX_SHORT_FIELD_CHARS, 
 from search.config import Settings, reference_markdown
 from tests.conftest import LIVE_MAX_BODY_BYTES
 from tests.reliability.harness import ADMIN_TOKEN, SAMPLE, Http, reliability_settings
-from web import create_app
+from web.app import create_app
 from web.api import MAX_EVENT_BYTES
 
 REPO = Path(__file__).resolve().parents[2]

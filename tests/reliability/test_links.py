@@ -17,7 +17,7 @@ from selectolax.lexbor import LexborHTMLParser
 from indexer.build import Indexer
 from tests.conftest import sign_in
 from tests.reliability.harness import ADMIN_TOKEN, reliability_settings, write_jsonl
-from web import create_app
+from web.app import create_app
 
 WORD = "quillwort"  # every article below has it, so one search lists them all and they relate
 HOSTILE_IDS = ("a?b=c", "a#frag", "50%2F50", "./dot-slash", "a/./b", "../admin/analytics", "..x", "a/b",

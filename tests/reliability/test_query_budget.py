@@ -16,11 +16,14 @@ import tracemalloc
 import pytest
 
 from search.deadline import Deadline, SearchTimeout
-from search.engine import Concept, EngineQuery, IndexDoc, PhraseQuery, TermQuery, create_engine
-from search.service import QueryError, SearchRequest, SearchService
+from search.document import IndexDoc
+from search.engine import Concept, EngineQuery, PhraseQuery, TermQuery
+from search.engines import create_engine
+from search.results import QueryError, SearchRequest
+from search.service import SearchService
 from search.store import STORE_FILE, Store
 from tests.conftest import make_settings
-from web import create_app
+from web.app import create_app
 
 ENGINES = ["whoosh", "tantivy"]
 

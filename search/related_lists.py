@@ -1,0 +1,112 @@
+"""Related lists as stored: each entry, and the list as the bytes readers are sent, made when
+the list is computed (a build or an upsert), so that serving one is a lookup: the JSON items
+of the API and the list items of the iframe widget, each cut to any length by the stored end
+offsets of its items.
+
+Links to this site are stored root-relative, so `site_url` can change without a rebuild;
+`absolute()` gives them the host when they are served, with one bytes.replace.
+"""
+
+from __future__ import annotations
+
+import array
+import hashlib
+import json
+from dataclasses import dataclass
+from html import escape
+from typing import Mapping, Sequence
+
+from search.article import Article
+from search.links import article_href, image_href
+from search.teaser import teaser
+
+_JSON_LINKS = (b'"url":"/', b'"image":"/')
+_HTML_LINKS = (b'href="/',)
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedEntry:
+    id: str
+    score: float
+    kind: str  # "similar", "pinned" or "fallback"
+    why: tuple[str, ...] = ()
+
+    def to_json(self) -> list:
+        return [self.id, round(self.score, 5), self.kind, list(self.why)]
+
+    @classmethod
+    def from_json(cls, item: list) -> "RelatedEntry":
+        return cls(item[0], float(item[1]), item[2], tuple(item[3]))
+
+
+@dataclass(frozen=True)
+class RelatedPayload:
+    items: bytes  # the JSON objects of the list's items, comma-separated
+    ends: bytes  # uint32: where each item (and its comma) ends in `items`
+    html: bytes  # the widget's <li> of each item
+    html_ends: bytes  # uint32: where each <li> ends in `html`
+    digest: str  # of everything above: changes whenever what readers see changes
+
+    def count(self) -> int:
+        return len(self.ends) // 4
+
+    def json_items(self, limit: int) -> bytes:
+        """The first `limit` items as a JSON array."""
+        return b"[" + _cut(self.items, self.ends, limit).rstrip(b",") + b"]"
+
+    def html_items(self, limit: int) -> bytes:
+        return _cut(self.html, self.html_ends, limit)
+
+    def entries(self, limit: int) -> list[dict]:
+        return json.loads(self.json_items(limit))
+
+
+def _cut(data: bytes, ends: bytes, limit: int) -> bytes:
+    offsets = memoryview(ends).cast("I")
+    if limit <= 0 or not offsets:
+        return b""
+    return data[: offsets[min(limit, len(offsets)) - 1]]
+
+
+def absolute(rendered: bytes, base: str, html: bool = False) -> bytes:
+    """Root-relative links in rendered JSON (or HTML) made absolute against `base`
+    ('https://host/'). Escaping leaves no quote inside a value, so the keys below only ever
+    start a link."""
+    prefix = base.rstrip("/").encode()
+    for key in _HTML_LINKS if html else _JSON_LINKS:
+        rendered = rendered.replace(key, key[:-1] + prefix + b"/")
+    return rendered
+
+
+def item(entry: RelatedEntry, article: Article, article_links: str, teaser_length: int) -> dict:
+    return {
+        "id": article.id,
+        "title": article.title,
+        "url": article_href(article.url, article.id, article_links),
+        "teaser": teaser(article, teaser_length),
+        "score": entry.score,
+        "kind": entry.kind,
+        "why": list(entry.why),
+        "category": article.category,
+        "published": article.published.isoformat() if article.published else None,
+        "image": image_href(article.image),
+    }
+
+
+def render(entries: Sequence[RelatedEntry], articles: Mapping[str, Article], *, article_links: str,
+           teaser_length: int) -> RelatedPayload:
+    """The payload of a list; entries whose article is missing are left out."""
+    items, ends, html, html_ends = bytearray(), array.array("I"), bytearray(), array.array("I")
+    for entry in entries:
+        article = articles.get(entry.id)
+        if article is None:
+            continue
+        shown = item(entry, article, article_links, teaser_length)
+        items += json.dumps(shown, ensure_ascii=False, separators=(",", ":")).encode() + b","
+        ends.append(len(items))
+        html += (f'<li><a href="{escape(shown["url"])}" data-kindred-target="{escape(article.id)}" '
+                 f'data-position="{len(ends)}"><strong>{escape(article.title)}</strong>'
+                 f'<span>{escape(shown["teaser"])}</span></a></li>').encode()
+        html_ends.append(len(html))
+    digest = hashlib.blake2b(bytes(items) + bytes(html), digest_size=12).hexdigest()
+    return RelatedPayload(bytes(items), ends.tobytes(), bytes(html), html_ends.tobytes(), digest)

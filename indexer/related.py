@@ -30,9 +30,14 @@ from sklearn.preprocessing import normalize
 from sparse_dot_topn import sp_matmul_topn
 
 from search.article import Article, slugify
+from search.config import Settings
 from search.document import IndexDoc
 from search.related_lists import RelatedEntry
 
+# Every default below is the setting's own, declared once in search/config.py.
+DEFAULTS = Settings()
+# Text neighbours found beyond the list's length: room for the blend to drop and re-order.
+CANDIDATE_MARGIN = 10
 WHY_TERMS = 3
 # Terms in more than max(MAX_DF_DOCS, MAX_DF_SHARE x n) articles are dropped: they say
 # little about what an article is about, and their long postings are what makes all-pairs
@@ -98,8 +103,9 @@ class RelatedModel:
     own vectors (`ids_`, `matrix_`, `topics_`) are what `neighbors` compares.
     """
 
-    def __init__(self, n_candidates: int = 40, min_df: int | float = 1, max_df: float | str = "auto",
-                 tf_saturation: float = 0.03, n_topics: int = 12, topic_weight: float = 0.15,
+    def __init__(self, n_candidates: int = DEFAULTS.related_k + CANDIDATE_MARGIN, min_df: int | float = 1,
+                 max_df: float | str = "auto", tf_saturation: float = DEFAULTS.related_tf_saturation,
+                 n_topics: int = DEFAULTS.related_topics, topic_weight: float = DEFAULTS.related_topic_weight,
                  chunk_size: int = 2000, n_threads: int | None = None, random_state: int = 0):
         self.n_candidates = n_candidates
         self.min_df = min_df
@@ -233,17 +239,17 @@ def _top_columns(matrix: sp.csr_matrix, k: int) -> tuple[np.ndarray, list[int]]:
 class RelatedPolicy:
     """How neighbours become the list readers see (settings + editor controls)."""
 
-    k: int = 20
-    min_score: float = 0.05
-    category_boost: float = 0.05
-    tag_boost: float = 0.03
-    recency_boost: float = 0.02
-    duplicate_threshold: float = 0.9
-    diversity: float = 0.0
+    k: int = DEFAULTS.related_k
+    min_score: float = DEFAULTS.related_min_score
+    category_boost: float = DEFAULTS.related_category_boost
+    tag_boost: float = DEFAULTS.related_tag_boost
+    recency_boost: float = DEFAULTS.related_recency_boost
+    duplicate_threshold: float = DEFAULTS.related_duplicate_threshold
+    diversity: float = DEFAULTS.related_diversity
     exclude_categories: Mapping[str, Sequence[str]] = field(default_factory=dict)
     block_pairs: frozenset[frozenset[str]] = frozenset()
     pins: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    fallback: Sequence[str] = ("category", "recent")
+    fallback: Sequence[str] = tuple(DEFAULTS.related_fallback)
     today: dt.date = field(default_factory=dt.date.today)
 
     @classmethod

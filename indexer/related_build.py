@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping, Sequence
 
-from indexer.related import (Neighbor, RelatedModel, RelatedPolicy, near_duplicates, pairwise_similarity,
-                             recency_pools)
+from indexer.related import (CANDIDATE_MARGIN, Neighbor, RelatedModel, RelatedPolicy, near_duplicates,
+                             pairwise_similarity, recency_pools)
 from indexer.related_state import RelatedState
 from search.article import Article
 from search.config import Settings
@@ -21,7 +21,7 @@ from search.store import Store
 
 
 def model_params(settings: Settings) -> dict[str, object]:
-    return {"n_candidates": settings.related_k + 10, "min_df": 1, "max_df": "auto",
+    return {"n_candidates": settings.related_k + CANDIDATE_MARGIN, "min_df": 1, "max_df": "auto",
             "tf_saturation": settings.related_tf_saturation, "n_topics": settings.related_topics,
             "topic_weight": settings.related_topic_weight}
 

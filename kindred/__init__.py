@@ -1,3 +1,3 @@
-"""Kindred: self-hosted site search and related articles. The command line lives here."""
+"""Kindred: self-hosted site search and related articles. The command line lives here.
 
-__version__ = "0.1.0"
+The version is the package's (pyproject.toml), read with importlib.metadata where shown."""

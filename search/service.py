@@ -1,9 +1,6 @@
-"""The read side: one SearchService per process owns the open index version.
-
-It opens `current` once, reuses the engine searcher and store connection for every
-request, notices a new version (the `current` pointer moved) or an incremental write
-(the store's data_version changed) and switches over between requests. Results are
-cached per index state, so a change never serves stale results.
+"""The read side: one SearchService per process answers searches, completions, articles
+and related lists from the open index version (search/snapshot.py `CurrentVersion`).
+Results are cached per index state, so a change never serves stale results.
 """
 
 from __future__ import annotations
@@ -11,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import threading
 import time
 from dataclasses import replace
 from typing import Any, Sequence
@@ -29,17 +25,16 @@ from search.query import ParsedQuery, clean, parse
 from search.related_lists import RelatedPayload
 from search.results import Facet, Hit, QueryError, RelatedItem, SearchRequest, SearchResponse
 from search.rules import Rules
-from search.snapshot import Snapshot, Watched
+from search.snapshot import CurrentVersion, Snapshot, Watched
 from search.store import HitMaterial
 from search.suggest import Popularity, Suggestion, complete, near_terms
 from search.synonyms import Synonyms
-from search.versions import BrokenIndex, Layout
+from search.versions import Layout
 
 log = logging.getLogger(__name__)
 
 FEW_RESULTS = 3  # below this, a search looks for a "did you mean" (a rare word next to a far more common one)
 RERANK_POOL = 50  # proximity and pseudo-relevance feedback re-rank this many first-pass results
-BROKEN_RETRY_SECONDS = 1.0  # a version that failed to open is tried again after this
 
 
 def _add(scores: dict[str, float], extra: dict[str, float]) -> None:
@@ -50,47 +45,15 @@ def _add(scores: dict[str, float], extra: dict[str, float]) -> None:
 class SearchService:
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.layout = Layout(settings.resolve(settings.index_dir))
-        self._lock = threading.RLock()
-        self._snapshot: Snapshot | None = None
-        self._retired: Snapshot | None = None  # closed on the next switch, after in-flight requests
-        self._broken: tuple[str | None, float, str] | None = None  # (version, when, why) it failed to open
+        self.index = CurrentVersion(Layout(settings.resolve(settings.index_dir)), settings)
         self._synonyms = Watched(settings.resolve(settings.synonyms), Synonyms.load)
         self._rules = Watched(settings.resolve(settings.rules), Rules.load)
-        # Search responses of the open version.
+        # Search responses and related lists; keys carry the index state, so a new version or
+        # write is never answered from an older entry.
         self._cache = BoundedCache(settings.search_cache_size)
 
-    # Index state -------------------------------------------------------------------------
-
     def _current(self) -> Snapshot:
-        name = self.layout.current_name()  # read once: the name labels what is opened
-        with self._lock:
-            snap = self._snapshot
-            if snap is None or snap.name != name:
-                fresh = self._open(name)
-                if self._retired is not None:
-                    self._retired.close()
-                self._retired, self._snapshot = snap, fresh
-                self._cache.clear()
-                return fresh
-            if snap.refresh():
-                self._cache.clear()
-            return snap
-
-    def _open(self, name: str | None) -> Snapshot:
-        """Open a version; one that is broken is answered as such, and tried again after
-        BROKEN_RETRY_SECONDS (a request must not pay for reading it each time)."""
-        broken = self._broken
-        if broken and broken[0] == name and time.monotonic() - broken[1] < BROKEN_RETRY_SECONDS:
-            raise BrokenIndex(broken[2])
-        try:
-            fresh = Snapshot(name, self.layout.version_dir(name), self.settings)
-        except BrokenIndex as exc:
-            log.error("%s", exc)
-            self._broken = (name, time.monotonic(), str(exc))
-            raise
-        self._broken = None
-        return fresh
+        return self.index.snapshot()
 
     def version(self) -> str:
         return self._current().name
@@ -122,11 +85,7 @@ class SearchService:
         return usage
 
     def close(self) -> None:
-        with self._lock:
-            for snap in (self._snapshot, self._retired):
-                if snap is not None:
-                    snap.close()
-            self._snapshot = self._retired = None
+        self.index.close()
 
     # Search ------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
-"""One open index version at one write generation, and the read side's config files.
+"""The open index version, and the read side's config files.
 
-A `Snapshot` holds the version's engine and store open for every request of a process, and
+`CurrentVersion` keeps the version `current` points to open and switches when it moves. A
+`Snapshot` holds the version's engine and store open for every request of a process, and
 what it works out on demand from them (spelling verdicts, document frequencies, the written
 forms of stems), bounded, and kept until the version or its generation changes.
 """
@@ -8,6 +9,7 @@ forms of stems), bounded, and kept until the version or its generation changes.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Iterable
@@ -17,7 +19,7 @@ from search.config import Settings
 from search.engine import Engine, Ranking
 from search.engines import open_engine
 from search.store import STORE_FILE, Store
-from search.versions import BrokenIndex, naming_broken_part, read_manifest
+from search.versions import BrokenIndex, Layout, naming_broken_part, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,7 @@ WRITTEN_FORMS_CACHED = 100_000
 # look-up, while caching it could hold a kilobyte per entry.
 LONGEST_CACHED_TERM = 64
 CONFIG_CHECK_SECONDS = 1.0
+BROKEN_RETRY_SECONDS = 1.0  # a version that failed to open is tried again after this
 
 
 class Snapshot:
@@ -107,6 +110,57 @@ class Snapshot:
     def close(self) -> None:
         self.engine.close()
         self.store.close()
+
+
+class CurrentVersion:
+    """The version `current` points to, open: one per process, shared by its threads.
+
+    It notices a new version (the pointer moved) or an incremental write (the store's
+    data_version changed) and switches between requests; the version it replaced is closed
+    on the next switch, after the requests still using it."""
+
+    def __init__(self, layout: Layout, settings: Settings):
+        self.layout = layout
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._snapshot: Snapshot | None = None
+        self._retired: Snapshot | None = None
+        self._broken: tuple[str | None, float, str] | None = None  # (version, when, why) it failed to open
+
+    def snapshot(self) -> Snapshot:
+        name = self.layout.current_name()  # read once: the name labels what is opened
+        with self._lock:
+            snap = self._snapshot
+            if snap is None or snap.name != name:
+                fresh = self._open(name)
+                if self._retired is not None:
+                    self._retired.close()
+                self._retired, self._snapshot = snap, fresh
+                return fresh
+            snap.refresh()
+            return snap
+
+    def _open(self, name: str | None) -> Snapshot:
+        """Open a version; one that is broken is answered as such, and tried again after
+        BROKEN_RETRY_SECONDS (a request must not pay for reading it each time)."""
+        broken = self._broken
+        if broken and broken[0] == name and time.monotonic() - broken[1] < BROKEN_RETRY_SECONDS:
+            raise BrokenIndex(broken[2])
+        try:
+            fresh = Snapshot(name, self.layout.version_dir(name), self.settings)
+        except BrokenIndex as exc:
+            log.error("%s", exc)
+            self._broken = (name, time.monotonic(), str(exc))
+            raise
+        self._broken = None
+        return fresh
+
+    def close(self) -> None:
+        with self._lock:
+            for snap in (self._snapshot, self._retired):
+                if snap is not None:
+                    snap.close()
+            self._snapshot = self._retired = None
 
 
 class Watched:

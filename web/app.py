@@ -6,6 +6,7 @@ import hashlib
 import logging
 
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from search.config import Settings, load_settings
@@ -20,6 +21,16 @@ from web.response_cache import ResponseCache
 log = logging.getLogger(__name__)
 
 
+class EditorCookies(SecureCookieSessionInterface):
+    """Flask's signed session cookie, which only editors carry: a request without one gets an
+    empty session without building the signer (a reader's request skips that work)."""
+
+    def open_session(self, app, request):
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -27,6 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # Editor sessions are signed with a key derived from the admin token: changing the
     # token signs every editor out.
     app.secret_key = hashlib.sha256(f"kindred-session:{settings.admin_token}".encode()).hexdigest()
+    app.session_interface = EditorCookies()
     app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
                       SESSION_COOKIE_SECURE=settings.site_url.startswith("https://"))
     app.config["CORS_ORIGINS"] = settings.cors_origins  # for web.http.public_cors

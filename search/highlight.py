@@ -20,6 +20,9 @@ ELLIPSIS = "\u2026"
 # Snippets are chosen from the start of long bodies; beyond this, scanning costs more than it finds.
 SCAN_CHARS = 20_000
 _POSSESSIVES = ("'s", "\u2019s")
+# Occurrences of one word weighed for the passage: the first ones say where the article
+# talks about it; a word repeated a hundred times would only cost time.
+OCCURRENCES_WEIGHED = 24
 
 
 class SnippetText(NamedTuple):
@@ -80,8 +83,9 @@ class Highlighter:
         spans: list[tuple[int, int, str]] = []
         size = len(lowered)
         for word, term in self.words.items():
-            start = lowered.find(word)
-            while start >= 0:
+            start, seen = lowered.find(word), 0
+            while start >= 0 and seen < OCCURRENCES_WEIGHED:
+                seen += 1
                 end = start + len(word)
                 if start == 0 or not lowered[start - 1].isalnum():
                     if lowered.startswith(_POSSESSIVES, end) and (end + 2 == size or not lowered[end + 2].isalnum()):

@@ -42,7 +42,8 @@ def article_href(url: str, article_id: str, article_links: str, base: str = "") 
         found = safe_link(url, base)
         if found is not None:
             return found
-    return urljoin(base or "/", local_article_path(article_id))
+    local = local_article_path(article_id)
+    return urljoin(base, local) if base else local  # already root-relative
 
 
 def image_href(url: str, base: str = "") -> str | None:

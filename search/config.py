@@ -77,6 +77,12 @@ class Settings:
                                                  "the reader's own words (0.5: half an average query word, so they count "
                                                  "for less in a longer question).")
     search_feedback_min_terms: int = _setting(3, "Pseudo-relevance feedback applies to queries of at least this many words.")
+    search_rare_word_emphasis: float = _setting(0.15, "Long queries: each word's weight is multiplied by its idf to this "
+                                                      "power (relative to the query's average), so the rare words that "
+                                                      "name a description's topic outweigh the common ones around them "
+                                                      "(0: off).")
+    search_long_query_terms: int = _setting(6, "Queries of at least this many words (after pruning) are long: "
+                                               "`search_rare_word_emphasis` applies to them.")
     field_weights: dict = _setting({"title": 5, "labels": 2, "summary": 1, "body": 1},
                                    "How much a word counts in the title, labels (category and tags), summary and body "
                                    "(repeat counts; used by search and related articles; needs a rebuild).")
@@ -269,12 +275,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"field_weights: unknown fields {sorted(unknown_fields)}")
     if not all(isinstance(w, int) and 0 <= w <= 10 for w in settings.field_weights.values()):
         raise ConfigError("field_weights must be whole numbers from 0 to 10")
-    for name in ("search_proximity_weight", "search_feedback_words"):
+    for name in ("search_proximity_weight", "search_feedback_words", "search_rare_word_emphasis"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} must be at least 0")
     for name in ("search_max_terms", "search_max_phrases", "search_spelling_max_candidates", "related_k",
                  "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers",
-                 "keep_versions", "suggest_limit"):
+                 "keep_versions", "suggest_limit", "search_long_query_terms"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     if settings.search_timeout <= 0:

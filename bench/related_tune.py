@@ -43,7 +43,7 @@ LABELLED = ("bbc", "psychoactive-substances", "medquad")
 K = 5
 METRIC = f"precision@{K}"
 GRID = [{"related_tf_saturation": saturation, "related_topics": topics, "related_topic_weight": weight}
-        for saturation, topics, weight in itertools.product((0.02, 0.03), (12, 20), (0.1, 0.15, 0.2, 0.3))]
+        for saturation, topics, weight in itertools.product((0.01, 0.015, 0.02), (12,), (0.3, 0.35, 0.4))]
 
 
 def label(setting: Mapping[str, object]) -> str:

@@ -43,7 +43,7 @@ LABELLED = ("bbc", "psychoactive-substances", "medquad")
 K = 5
 METRIC = f"precision@{K}"
 GRID = [{"related_tf_saturation": saturation, "related_topics": topics, "related_topic_weight": weight}
-        for saturation, topics, weight in itertools.product((0.02, 0.03), (12, 20), (0.1, 0.15, 0.2, 0.3))]
+        for saturation, topics, weight in itertools.product((0.01, 0.015, 0.02), (12,), (0.3, 0.35, 0.4))]
 
 
 def label(setting: Mapping[str, object]) -> str:
@@ -56,7 +56,7 @@ def tfidf_lists(articles: Sequence, k: int = K) -> dict[str, list]:
     import numpy as np
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    from search.store import RelatedEntry
+    from search.related_lists import RelatedEntry
 
     matrix = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=2).fit_transform(
         [f"{a.title}\n{a.body}" for a in articles])
@@ -72,9 +72,9 @@ def tfidf_lists(articles: Sequence, k: int = K) -> dict[str, list]:
 
 def score_corpus(name: str) -> dict:
     """TF-IDF's and every grid setting's figures on one corpus."""
-    from indexer.build import related_lists
+    from indexer.related_build import related_lists
     from indexer.evaluate import evaluation_settings, read_labelled, score_related
-    from search.engine import IndexDoc
+    from search.document import IndexDoc
 
     base = evaluation_settings(None, {}, environ={})
     articles, labelled = read_labelled(CORPORA / name / "docs.jsonl")

@@ -1,6 +1,6 @@
 """Search defaults chosen so they generalize: leave-one-collection-out over every judged collection.
 
-    python bench/tune.py [--engine tantivy] [--json PATH]
+    python bench/tune.py [--engine tantivy] [--titles 3 4 5 6] [--json PATH]
 
 Every setting of the grid below is scored (nDCG@10, MAP, recall@100, as `kindred eval`
 computes them) on every judged collection of bench/judged.py: adi, cacm, cisi, cranfield,
@@ -15,7 +15,7 @@ minus the best peer's (raw Whoosh, raw tantivy, SQLite FTS5, bm25s) on that coll
   with another's loss.
 
 Frugal with the CPU: each collection's index is built once per engine and build-time
-setting (the field weights), and the query-time settings (proximity, feedback) are varied
+setting (the field weights), and the query-time settings (proximity, rare-word emphasis) are varied
 in-process over the same open index; the peers' rankings are cached (bench/judged.py).
 Collections are evaluated as `kindred eval` does without --config: no synonyms or rules.
 """
@@ -41,25 +41,32 @@ from typing import Iterable, Mapping
 from bench.common import RESULTS, remove, write_json
 from bench.judged import COLLECTIONS, DEPTH, PEERS, Judged, load, peer_scores
 
-# Build-time settings: each value needs its own index.
-BUILD_GRID = [{"field_weights": {"title": title, "labels": 2, "summary": 1, "body": 1}} for title in (3, 4, 5, 6)]
+# Build-time settings: each value needs its own index. The title weight (3-6) and the feedback
+# (off, or 10 documents / 10 words weighing 0.25, 0.5 or 1 word) were chosen by an earlier run of
+# this protocol over the same collections (docs/search.md); `--titles` widens the build grid.
+TITLES = (5,)
+FEEDBACK = {"search_feedback_docs": 10, "search_feedback_terms": 10, "search_feedback_words": 0.5}
 # Query-time settings, varied over the same open index.
-PROXIMITY = (0.0, 0.05, 0.1, 0.2, 0.3)
-FEEDBACK = ({"search_feedback_docs": 0}, *({"search_feedback_docs": 10, "search_feedback_terms": 10,
-                                           "search_feedback_words": words} for words in (0.25, 0.5, 1.0)))
-QUERY_GRID = [{"search_proximity_weight": p, **f} for p, f in itertools.product(PROXIMITY, FEEDBACK)]
+PROXIMITY = (0.1, 0.15, 0.2)
+RARE_WORD_EMPHASIS = (0.0, 0.15, 0.25)
+QUERY_GRID = [{"search_proximity_weight": p, "search_rare_word_emphasis": e, **FEEDBACK}
+              for p, e in itertools.product(PROXIMITY, RARE_WORD_EMPHASIS)]
 METRIC = "ndcg@10"
 
 
+def build_grid(titles: Iterable[int]) -> list[dict]:
+    return [{"field_weights": {"title": title, "labels": 2, "summary": 1, "body": 1}} for title in titles]
+
+
 def label(setting: Mapping[str, object]) -> str:
-    """A setting in a few words: 'title 3, proximity 0.1, feedback off'."""
+    """A setting in a few words: 'title 5, proximity 0.1, rare words 0.15, feedback 0.5 word'."""
     feedback = ("feedback off" if not setting["search_feedback_docs"] else
-                f"feedback {setting['search_feedback_docs']} docs / {setting['search_feedback_terms']} words / "
-                f"{setting['search_feedback_words']} of a word")
-    return f"title {setting['field_weights']['title']}, proximity {setting['search_proximity_weight']}, {feedback}"
+                f"feedback {setting['search_feedback_words']} word")
+    return (f"title {setting['field_weights']['title']}, proximity {setting['search_proximity_weight']}, "
+            f"rare words {setting['search_rare_word_emphasis']}, {feedback}")
 
 
-def score_collection(collection: Judged, engine: str) -> list[dict]:
+def score_collection(collection: Judged, engine: str, builds: list[dict]) -> list[dict]:
     """Every grid setting's metrics on one collection: [{setting, metrics}]."""
     from indexer.build import Indexer
     from indexer.evaluate import evaluation_settings
@@ -68,7 +75,7 @@ def score_collection(collection: Judged, engine: str) -> list[dict]:
 
     rows = []
     judged = {q: text for q, text in collection.queries.items() if q in collection.qrels}
-    for build in BUILD_GRID:
+    for build in builds:
         tmp = Path(tempfile.mkdtemp(prefix=f"kindred-tune-{collection.name}-"))
         try:
             settings = evaluation_settings(None, {"engine": engine, "index_dir": str(tmp / "index"),
@@ -147,6 +154,7 @@ def main() -> None:
     parser.add_argument("--engine", choices=("tantivy", "whoosh"), default="tantivy",
                         help="the engine scored (tantivy: several times faster than Whoosh; both rank alike)")
     parser.add_argument("--collections", nargs="+", choices=COLLECTIONS, default=list(COLLECTIONS))
+    parser.add_argument("--titles", nargs="+", type=int, default=list(TITLES), help="title weights tried (one index each)")
     parser.add_argument("--json", type=Path, default=RESULTS / "tune.json")
     args = parser.parse_args()
     logging.disable(logging.WARNING)
@@ -156,10 +164,10 @@ def main() -> None:
         t = time.perf_counter()
         collection = load(name)
         peers[name] = peer_scores(collection)
-        scores[name] = score_collection(collection, args.engine)
+        scores[name] = score_collection(collection, args.engine, build_grid(args.titles))
         print(f"  {name:18} {len(scores[name])} settings in {time.perf_counter() - t:.0f}s", flush=True)
     result = protocol(scores, peers)
-    write_json(args.json, {"engine": args.engine, "grid": {"build": BUILD_GRID, "query": QUERY_GRID},
+    write_json(args.json, {"engine": args.engine, "grid": {"build": build_grid(args.titles), "query": QUERY_GRID},
                            "scores": scores, "peers": peers, **result,
                            "wall_s": round(time.perf_counter() - started, 1)})
     print(markdown(result))

@@ -39,12 +39,14 @@ DEFAULTS = Settings()
 # Text neighbours found beyond the list's length: room for the blend to drop and re-order.
 CANDIDATE_MARGIN = 10
 WHY_TERMS = 3
-# Terms in more than max(MAX_DF_DOCS, MAX_DF_SHARE x n) articles are dropped: they say
-# little about what an article is about, and their long postings are what makes all-pairs
-# similarity slow (measured: precision unchanged on two labelled corpora, 100k articles in
-# seconds instead of minutes; docs/benchmarks.md and docs/related.md).
+# Candidates are found without the terms of more than max(MAX_DF_DOCS, MAX_DF_SHARE x n)
+# articles: their long postings are what makes all-pairs similarity slow (100k articles in
+# seconds instead of minutes; docs/benchmarks.md). The candidates are then scored with every
+# term: the common words of a site's sections say which section an article belongs to
+# (measured on the labelled corpora of docs/related.md).
 MAX_DF_DOCS = 500
 MAX_DF_SHARE = 0.01
+PAIR_BLOCK = 20_000  # candidate pairs scored at once
 # Topics are learned from at most this many articles (then every article is projected):
 # a sample shows a dozen broad themes as well as the whole does, and NMF's time grows with
 # it (30k articles: 21 s from a 20k sample, 3.6 s from 5k; docs/benchmarks.md).
@@ -94,13 +96,16 @@ class RelatedModel:
 
     similarity = (1 - topic_weight) x cos(TF-IDF) + topic_weight x cos(topics), where the
     TF-IDF rows use `saturated_tf` and the topics are an NMF of those rows with `n_topics`
-    components. Candidates come from the TF-IDF neighbours (twice as many as kept), so
-    topics re-order what the words found and never bring in an article sharing no word.
+    components. Candidates come from the TF-IDF neighbours (twice as many as kept) over the
+    terms of at most `max_df` of the articles (`finding_columns_`), and are scored with every
+    term, so topics re-order what the rarer words found and never bring in an article sharing
+    none of them.
 
     What `fit` learns: `vocabulary_` (term -> column), `terms_`, `idf_` and
     `topic_components_` (None without topics): all `transform` needs, and all that is
-    stored (indexer/related_state.py) and loaded back for upserts. The fitted articles'
-    own vectors (`ids_`, `matrix_`, `topics_`) are what `neighbors` compares.
+    stored (indexer/related_state.py) and loaded back for upserts (which compare an article
+    with every stored one, so they need no candidates). The fitted articles' own vectors
+    (`ids_`, `matrix_`, `topics_`) and `finding_columns_` are what `neighbors` compares.
     """
 
     def __init__(self, n_candidates: int = DEFAULTS.related_k + CANDIDATE_MARGIN, min_df: int | float = 1,
@@ -127,18 +132,21 @@ class RelatedModel:
     def fit(self, docs: Sequence[IndexDoc]) -> "RelatedModel":
         self.ids_ = [doc.id for doc in docs]
         terms = [doc.terms for doc in docs]
-        vectorizer = CountVectorizer(analyzer=_pre_analyzed, min_df=self.min_df, max_df=self._max_df(len(docs)),
-                                     dtype=np.float32)
+        vectorizer = CountVectorizer(analyzer=_pre_analyzed, min_df=self.min_df, dtype=np.float32)
         try:
             counts = vectorizer.fit_transform(terms)
-        except ValueError:  # no term survives min_df/max_df (tiny or empty corpus)
+        except ValueError:  # no term survives min_df (tiny or empty corpus)
             vectorizer = CountVectorizer(analyzer=_pre_analyzed, dtype=np.float32)
             counts = vectorizer.fit_transform([t or ["\x00empty"] for t in terms])
         counts = counts.tocsr()
         self.vocabulary_ = dict(vectorizer.vocabulary_)
         self.terms_ = vectorizer.get_feature_names_out()
-        self.idf_ = smooth_idf(np.bincount(counts.indices, minlength=counts.shape[1]), counts.shape[0])
+        document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
+        self.idf_ = smooth_idf(document_frequency, counts.shape[0])
         self.matrix_ = tfidf_rows(counts, [len(t) for t in terms], self.idf_, self.tf_saturation)
+        rarer = document_frequency <= self._max_df(len(docs)) * len(docs)
+        # Where every term is common (a tiny corpus), candidates are found on them all.
+        self.finding_columns_ = np.flatnonzero(rarer if rarer.any() else np.ones_like(rarer))
         self.topic_components_ = self._fit_topics(self.matrix_)
         self.topics_ = self._topic_vectors(self.matrix_)
         return self
@@ -191,18 +199,20 @@ class RelatedModel:
         n = matrix.shape[0]
         if n == 0:
             return []
-        transposed = matrix.T.tocsr()
+        finding = normalize(matrix[:, self.finding_columns_]).tocsr()
+        transposed = finding.T.tocsr()
         terms = self.terms_.tolist()
         pool = min(2 * self.n_candidates + 1, n)
         topics = self.topics_
         out: list[list[Neighbor]] = []
         for start in range(0, n, self.chunk_size):
             chunk = matrix[start:start + self.chunk_size]
-            found = sp_matmul_topn(chunk, transposed, top_n=pool, threshold=0.0,
+            found = sp_matmul_topn(finding[start:start + self.chunk_size], transposed, top_n=pool, threshold=0.0,
                                    n_threads=self.n_threads).tocsr()
             rows = np.repeat(np.arange(found.shape[0]), np.diff(found.indptr))
             keep = found.indices != rows + start
-            rows, cols, sims = rows[keep], found.indices[keep], found.data[keep]
+            rows, cols = rows[keep], found.indices[keep]
+            sims = _pair_cosines(matrix, rows + start, cols)
             if topics is not None:
                 sims = self.similarity(sims, np.einsum("ij,ij->i", topics[rows + start], topics[cols]))
             chosen = _top_per_group(rows, sims, self.n_candidates)
@@ -215,6 +225,14 @@ class RelatedModel:
                 rows_out[row].append(Neighbor(ids[col], sim, tuple(why[bounds[pair]:bounds[pair + 1]])))
             out.extend(rows_out)
         return out
+
+
+def _pair_cosines(matrix: sp.csr_matrix, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Cosines of the row pairs (first[i], second[i]) of an L2-normalised matrix, PAIR_BLOCK
+    pairs at a time (each pair copies both rows)."""
+    blocks = [np.asarray(matrix[first[i:i + PAIR_BLOCK]].multiply(matrix[second[i:i + PAIR_BLOCK]]).sum(axis=1))
+              for i in range(0, len(first), PAIR_BLOCK)]
+    return np.concatenate(blocks).ravel().astype(np.float32) if blocks else np.zeros(0, np.float32)
 
 
 def _top_per_group(groups: np.ndarray, values: np.ndarray, k: int) -> np.ndarray:

@@ -72,7 +72,7 @@ class Settings:
     search_timeout: float = _setting(2.0, "Seconds one search may run; past it the search stops and answers "
                                           "HTTP 503.")
     search_synonym_weight: float = _setting(0.9, "Weight of a synonym relative to the reader's own word.")
-    search_proximity_weight: float = _setting(0.1, "Weight of the reader's adjacent words found next to each other in an "
+    search_proximity_weight: float = _setting(0.15, "Weight of the reader's adjacent words found next to each other in an "
                                                    "article (re-ranks the best 50 results; 0: off).")
     search_feedback_docs: int = _setting(10, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
     search_feedback_terms: int = _setting(10, "Pseudo-relevance feedback: words added to the query.")
@@ -80,6 +80,12 @@ class Settings:
                                                  "the reader's own words (0.5: half an average query word, so they count "
                                                  "for less in a longer question).")
     search_feedback_min_terms: int = _setting(3, "Pseudo-relevance feedback applies to queries of at least this many words.")
+    search_rare_word_emphasis: float = _setting(0.15, "Long queries: each word's weight is multiplied by its idf to this "
+                                                      "power (relative to the query's average), so the rare words that "
+                                                      "name a description's topic outweigh the common ones around them "
+                                                      "(0: off).")
+    search_long_query_terms: int = _setting(6, "Queries of at least this many words (after pruning) are long: "
+                                               "`search_rare_word_emphasis` applies to them.")
     field_weights: dict = _setting({"title": 5, "labels": 2, "summary": 1, "body": 1},
                                    "How much a word counts in the title, labels (category and tags), summary and body "
                                    "(repeat counts; used by search and related articles; needs a rebuild).")
@@ -88,10 +94,10 @@ class Settings:
     related_k: int = _setting(20, "Related articles stored per article.")
     related_limit: int = _setting(5, "Related articles shown by default in the widget and API.")
     related_min_score: float = _setting(0.05, "Text similarity below which a neighbour is not 'related'.")
-    related_tf_saturation: float = _setting(0.02, "How soon a word's repeats stop counting in the related-articles model, "
-                                                  "as a share of the article's length (smaller: sooner).")
+    related_tf_saturation: float = _setting(0.015, "How soon a word's repeats stop counting in the related-articles model, "
+                                                    "as a share of the article's length (smaller: sooner).")
     related_topics: int = _setting(12, "Broad topics (NMF components) learned from the articles' text.")
-    related_topic_weight: float = _setting(0.3, "0..1: share of the text similarity given to shared topics (0: words only).")
+    related_topic_weight: float = _setting(0.4, "0..1: share of the text similarity given to shared topics (0: words only).")
     related_category_boost: float = _setting(0.05, "Score added when two articles share a category.")
     related_tag_boost: float = _setting(0.03, "Score added per shared tag (at most three tags count).")
     related_recency_boost: float = _setting(0.02, "Largest score added for a recent article, decaying over a year.")
@@ -272,12 +278,12 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"field_weights: unknown fields {sorted(unknown_fields)}")
     if not all(isinstance(w, int) and 0 <= w <= 10 for w in settings.field_weights.values()):
         raise ConfigError("field_weights must be whole numbers from 0 to 10")
-    for name in ("search_proximity_weight", "search_feedback_words"):
+    for name in ("search_proximity_weight", "search_feedback_words", "search_rare_word_emphasis"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} must be at least 0")
     for name in ("search_max_terms", "search_max_phrases", "search_spelling_max_candidates", "related_k",
                  "related_limit", "search_page_size", "search_max_page_size", "teaser_length", "workers",
-                 "keep_versions", "suggest_limit"):
+                 "keep_versions", "suggest_limit", "search_long_query_terms"):
         if getattr(settings, name) < 1:
             raise ConfigError(f"{name} must be at least 1")
     if settings.search_timeout <= 0:

@@ -18,6 +18,7 @@ from collections import Counter, defaultdict
 from typing import Callable, Mapping, Sequence
 
 from search.engine import Concept, EngineQuery, TermQuery
+from search.planner import main_term
 
 MIN_SUPPORT = 2
 # Terms kept per article for feedback, the strongest by count x idf, beside its whole length:
@@ -42,9 +43,8 @@ def _query_terms(query: EngineQuery) -> set[str]:
 
 def _mass(concept: Concept, idf: Callable[[str], float], known: Callable[[str], bool]) -> float:
     """A concept's share of the query's scoring mass (words the index lacks score nothing)."""
-    alt = concept.alternatives[0]
-    term = alt.term if isinstance(alt, TermQuery) else max(alt.terms, key=len)
-    return concept.weight * alt.boost * idf(term) if known(term) else 0.0
+    term = main_term(concept)
+    return concept.weight * concept.alternatives[0].boost * idf(term) if known(term) else 0.0
 
 
 def expansion(query: EngineQuery, documents: Sequence[tuple[Mapping[str, int], int, float]],

@@ -13,6 +13,7 @@ from search import analysis
 from search.caches import MISSING, BoundedCache
 from search.deadline import Deadline, check
 from search.engine import Alternative, Concept, EngineQuery, PhraseQuery, TermQuery, bm25_idf
+from search.framing import strip_framing
 from search.query import ParsedQuery
 from search.spelling import Correction, checkable, correct
 from search.synonyms import Synonyms
@@ -40,12 +41,16 @@ class Tuning:
     max_postings: int  # ...and only as many common ones as this budget of postings allows
     spelling_max_words: int  # words of one query looked up for spelling
     spelling_max_candidates: int  # known words weighed as corrections of one word
+    rare_word_emphasis: float  # in a long query, each word's weight grows with its idf to this power...
+    long_query_terms: int  # ...once the query has this many words (concepts) after pruning
 
     @classmethod
     def from_settings(cls, settings) -> "Tuning":
         return cls(synonym_weight=settings.search_synonym_weight, max_terms=settings.search_max_terms,
                    max_postings=settings.search_max_postings, spelling_max_words=settings.search_spelling_max_words,
-                   spelling_max_candidates=settings.search_spelling_max_candidates)
+                   spelling_max_candidates=settings.search_spelling_max_candidates,
+                   rare_word_emphasis=settings.search_rare_word_emphasis,
+                   long_query_terms=settings.search_long_query_terms)
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,7 @@ class Planner:
         """`spelling`: correct misspelt words of short queries; `suggest`: also look for a "did
         you mean" in any query (ranking alone needs none, and a search asks only when its first
         pass finds few results); only the first `spelling_max_words` words are looked up."""
-        surfaces = [w for raw in parsed.words for w in analysis.words(raw) if not analysis.is_stop_word(w)]
+        surfaces = [w for w in analysis.words(strip_framing(" ".join(parsed.words))) if not analysis.is_stop_word(w)]
         automatic: list[Correction] = []
         suggested: list[Correction] = []
         short = len(surfaces) <= AUTO_CORRECT_MAX_WORDS
@@ -108,6 +113,8 @@ class Planner:
 
         should = self._word_concepts(stems) + self._prefix_concepts(parsed.prefixes)
         should = self._prune(should)
+        should = emphasize_rare(should, self.doc_frequency, self.doc_count, self.tuning.rare_word_emphasis,
+                                self.tuning.long_query_terms)
         pairs = adjacent_pairs(stems, {t for c in should for t in _terms(c)})
         must = tuple(c for c in map(_phrase_concept, parsed.phrases) if c)
         must_not = tuple(c for c in map(_phrase_concept, parsed.excluded) if c)
@@ -202,6 +209,26 @@ def _terms(concept: Concept) -> list[str]:
     return [t for alt in concept.alternatives for t in ((alt.term,) if isinstance(alt, TermQuery) else alt.terms)]
 
 
+def main_term(concept: Concept) -> str:
+    alt = concept.alternatives[0]
+    return alt.term if isinstance(alt, TermQuery) else max(alt.terms, key=len)
+
+
+def emphasize_rare(concepts: list[Concept], doc_frequency: Callable[[str], int], doc_count: int, power: float,
+                   min_terms: int) -> list[Concept]:
+    """In a long query, weigh each concept by its idf to `power` (relative to the query's mean).
+
+    A description or a copied sentence names its topic with a few rare words among common
+XX
+    idf alone lets the common ones add up. A short query's words are all chosen, so it is
+    left as typed. The mean weight is kept, so proximity and feedback keep their scale."""
+    if power <= 0 or len(concepts) < max(min_terms, 2):
+        return concepts
+    factors = [max(bm25_idf(doc_frequency(main_term(c)), doc_count), 1e-3) ** power for c in concepts]
+    mean = sum(factors) / len(factors)
+    return [Concept(c.alternatives, c.weight * f / mean) for c, f in zip(concepts, factors)]
+
+
 def prune(concepts: list[Concept], doc_frequency: Callable[[str], int], doc_count: int, max_terms: int,
           max_postings: int) -> list[Concept]:
     """Keep a long question's most discriminative concepts within a cost budget.
@@ -214,9 +241,7 @@ def prune(concepts: list[Concept], doc_frequency: Callable[[str], int], doc_coun
     frequencies = {t: doc_frequency(t) for c in concepts for t in _terms(c)}
 
     def value(concept: Concept) -> float:
-        alt = concept.alternatives[0]
-        term = alt.term if isinstance(alt, TermQuery) else max(alt.terms, key=len)
-        return concept.weight * alt.boost * bm25_idf(frequencies[term], doc_count)
+        return concept.weight * concept.alternatives[0].boost * bm25_idf(frequencies[main_term(concept)], doc_count)
 
     keep: set[int] = set()
     spent = 0

@@ -102,3 +102,68 @@ def test_feedback_words_weigh_a_fixed_worth_however_long_the_question(query_word
     added = feedback.expansion(query, documents, idf, lambda term: True, terms=10, words=0.5)
     assert {c.alternatives[0].term for c in added} == {"alpha", "beta"}  # in both documents
     assert sum(c.weight * idf(c.alternatives[0].term) for c in added) == pytest.approx(0.5 * 2.0)
+
+
+def framing_articles() -> list[dict]:
+    # "naloxone" and "training" are in most articles, so a rare word of the request's
+    # formula ("pleased"), or a lone letter of "e.g.", would outweigh them both.
+    common = [{"id": f"kit-{n}", "title": "Naloxone kits", "body": f"naloxone training session {FILLER[n % 8]}"}
+              for n in range(20)]
+    return [
+        *common,
+        {"id": "weather", "title": "Staff picnic", "body": "We were pleased with the weather."},
+        {"id": "vitamins", "title": "Vitamin E", "body": "Vitamin E and G proteins."},
+        {"id": "course", "title": "Naloxone training course", "body": "A naloxone training course for pharmacy staff."},
+        *({"id": f"note-{n}", "title": "Notes", "body": FILLER[n % 8]} for n in range(10)),
+    ]
+
+
+@pytest.mark.parametrize("engine", ["whoosh", "tantivy"])
+@pytest.mark.parametrize("query, formula_only", [
+    ("I would be pleased to receive any papers on naloxone training", "weather"),
+    ("I am also interested in naloxone training", "weather"),
+    ("naloxone training, e.g. a course", "vitamins"),
+    ("naloxone training (i.e. course)", "vitamins"),
+])
+def test_the_words_that_frame_a_request_are_not_searched(tmp_path, engine, query, formula_only):
+    service = build(tmp_path, framing_articles(), engine=engine, search_feedback_docs=0)
+    try:
+        ranked = service.rank(query, 50, operators=False)
+        assert ranked[0] == "course"
+        assert formula_only not in ranked
+        # The same words outside a formula are searched.
+        assert "weather" in service.rank("pleased staff", 50) and "vitamins" in service.rank("vitamin e", 50)
+    finally:
+        service.close()
+
+
+def rare_word_articles() -> list[dict]:
+    # One article names the topic with a rare word; another holds every common word of the query.
+    common = ["report", "meeting", "county", "program", "volunteer", "clinic"]
+    return [
+        {"id": "topic", "title": "Notes", "body": "naloxone weekly"},
+        {"id": "common", "title": "Notes", "body": " ".join(common)},
+        *({"id": f"other-{n}", "title": "Notes", "body": " ".join(random.Random(n).sample(common, 3))}
+          for n in range(30)),
+    ]
+
+
+@pytest.mark.parametrize("engine", ["whoosh", "tantivy"])
+def test_a_long_query_weighs_its_rare_words_more_and_a_short_one_is_left_as_typed(tmp_path, engine):
+    options = dict(engine=engine, search_feedback_docs=0, search_proximity_weight=0.0, search_long_query_terms=6)
+    emphasis = build(tmp_path, rare_word_articles(), search_rare_word_emphasis=0.5, **options)
+    plain = SearchService(emphasis.settings.replace(search_rare_word_emphasis=0.0))
+    long_query = "naloxone report meeting county program volunteer clinic"
+    short_query = "naloxone report meeting county program"  # five words: not long
+    try:
+        assert plain.rank(long_query, 2) == ["common", "topic"]
+        assert emphasis.rank(long_query, 2) == ["topic", "common"]
+        assert emphasis.rank(short_query, 40) == plain.rank(short_query, 40)
+    finally:
+        emphasis.close()
+        plain.close()
+
+
+def test_rare_word_emphasis_cannot_be_negative(tmp_path):
+    with pytest.raises(ConfigError, match="search_rare_word_emphasis must be at least 0"):
+        make_settings(tmp_path, search_rare_word_emphasis=-0.1)

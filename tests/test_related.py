@@ -254,3 +254,31 @@ def test_upserted_article_joins_its_neighbours_lists_and_leaves_on_delete(writab
         assert new.id not in [i.id for i in service.related(source, 20)]
     assert service.related(new.id) is None
     service.close()
+
+
+def _common_word_docs(n_per_theme=10) -> list[IndexDoc]:
+    """Articles on three themes, two in three of them also using one common word."""
+    docs = []
+    for theme, words in THEMES.items():
+        words = words.split()
+        for i in range(n_per_theme):
+            picked = [words[(i + j) % len(words)] for j in range(4)] + ["clinic"] * (i % 3 > 0)
+            docs.append(IndexDoc.from_article(Article(id=f"{theme}-{i}", title="", body=" ".join(picked))))
+    return docs
+
+
+def test_candidates_are_found_on_the_rarer_words_and_scored_with_every_word():
+    """The cap on common words (their long postings make all-pairs slow) decides which
+    articles are candidates, not how similar they are: the similarity is the cosine over
+    all the words, the common one included."""
+    docs = _common_word_docs()
+    capped = RelatedModel(n_candidates=len(docs), topic_weight=0.0).fit(docs)
+    uncapped = RelatedModel(n_candidates=len(docs), topic_weight=0.0, max_df=1.0).fit(docs)
+    assert "clinic" in capped.vocabulary_ and capped.vocabulary_["clinic"] not in capped.finding_columns_
+    text = (uncapped.matrix_ @ uncapped.matrix_.T).toarray()
+    for row, neighbours in enumerate(capped.neighbors()):
+        assert neighbours
+        for n in neighbours:
+            col = uncapped.ids_.index(n.id)
+            assert n.similarity == pytest.approx(text[row, col], abs=1e-5)
+            assert n.id.split("-")[0] == capped.ids_[row].split("-")[0]  # sharing only "clinic" is not enough

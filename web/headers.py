@@ -12,6 +12,10 @@ PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; scri
                "connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'")
 
 
+# What every answer carries, whoever makes it (the app, or web/stored_lists.py).
+READER_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin"}
+
+
 def register(app: Flask, settings: Settings) -> None:
     frame_ancestors = " ".join(settings.frame_ancestors) or "'none'"
 
@@ -21,8 +25,7 @@ def register(app: Flask, settings: Settings) -> None:
             # Without site_url, absolute links come from the Host header: a shared cache must
             # keep one copy per host, or one request with a forged Host poisons everyone's.
             response.vary.add("Host")
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        response.headers.update(READER_HEADERS)
         if response.mimetype == "text/html":
             if request.endpoint == "pages.widget_related":
                 # The iframe widget is meant to be framed by the sites that embed it.

@@ -161,10 +161,14 @@ def public_cors(view: Callable) -> Callable:
     return wrapper
 
 
+def etag_of(*parts: object) -> str:
+    """The ETag of an answer made from these parts (index state and request)."""
+    return hashlib.sha1(repr(parts).encode()).hexdigest()[:20]
+
+
 def cacheable(response: Response, *parts: object, max_age: int = 300) -> Response:
     """ETag from the index state and request; a matching If-None-Match gets 304."""
-    digest = hashlib.sha1(repr(parts).encode()).hexdigest()[:20]
-    response.set_etag(digest)
+    response.set_etag(etag_of(*parts))
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
     return response.make_conditional(request)
 

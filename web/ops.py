@@ -50,17 +50,23 @@ def register(app: Flask) -> None:
     def record(response: Response) -> Response:
         started = g.pop("kindred_started", None)
         seconds = time.perf_counter() - started if started is not None else None
-        endpoint = request.endpoint or "unknown"
-        if seconds is not None and endpoint != "ops.metrics":
-            metrics.observe(endpoint, request.method, response.status_code, seconds)
-        if access_log.isEnabledFor(logging.INFO):
-            # No IP address or user agent: readers stay anonymous.
-            access_log.info(json.dumps({
-                "method": request.method,
-                "path": request.path,
-                "endpoint": request.endpoint,
-                "status": response.status_code,
-                "ms": round(seconds * 1000, 2) if seconds is not None else None,
-                "bytes": response.calculate_content_length(),
-            }))
+        log_request(request.method, request.path, request.endpoint, response.status_code, seconds,
+                    response.calculate_content_length())
         return response
+
+
+def log_request(method: str, path: str, endpoint: str | None, status: int, seconds: float | None,
+                size: int | None) -> None:
+    """What every answered request leaves: its metrics and its access-log line."""
+    if seconds is not None and endpoint != "ops.metrics":
+        metrics.observe(endpoint or "unknown", method, status, seconds)
+    if access_log.isEnabledFor(logging.INFO):
+        # No IP address or user agent: readers stay anonymous.
+        access_log.info(json.dumps({
+            "method": method,
+            "path": path,
+            "endpoint": endpoint,
+            "status": status,
+            "ms": round(seconds * 1000, 2) if seconds is not None else None,
+            "bytes": size,
+        }))

@@ -48,12 +48,12 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
-def record_search(search_request: SearchRequest, response) -> None:
+def record_search(search_request: SearchRequest, response, session: str | None) -> None:
     if response.query or search_request.categories or search_request.tags:
         current_app.extensions["kindred.analytics"].record_search(
             response.corrected or response.query,
             {"category": list(search_request.categories), "tag": list(search_request.tags)},
-            response.total, response.took_ms, response.page, session_id(request), client_address(request))
+            response.total, response.took_ms, response.page, session, client_address(request))
 
 
 @blueprint.get("/search")
@@ -61,7 +61,7 @@ def record_search(search_request: SearchRequest, response) -> None:
 def search():
     search_request = search_request_from_args()
     response = search_service().search(search_request)
-    record_search(search_request, response)
+    record_search(search_request, response, session_id(request))
     return jsonify({
         "query": response.query,
         "total": response.total,

@@ -99,10 +99,12 @@ def propose(conn: sqlite3.Connection, days: int, thresholds: Thresholds, synonym
     cap = thresholds.max_events
     searches = conn.execute("""
         SELECT session, query, results FROM searches
-        WHERE at >= ? AND session IS NOT NULL AND query != '' ORDER BY at DESC LIMIT ?""", (since, cap + 1)).fetchall()
+        WHERE at >= ? AND session IS NOT NULL AND query != ''
+        ORDER BY at DESC, session, query, results LIMIT ?""", (since, cap + 1)).fetchall()
     clicks = conn.execute("""
         SELECT coalesce(session, reader), query, target, position FROM clicks
-        WHERE at >= ? AND kind = 'result' AND query IS NOT NULL ORDER BY at DESC LIMIT ?""", (since, cap + 1)).fetchall()
+        WHERE at >= ? AND kind = 'result' AND query IS NOT NULL
+        ORDER BY at DESC, 1, query, target, position LIMIT ?""", (since, cap + 1)).fetchall()
     capped = len(searches) > cap or len(clicks) > cap
     searches, clicks = searches[:cap][::-1], clicks[:cap][::-1]  # oldest first
     texts = _Texts()
@@ -112,20 +114,23 @@ def propose(conn: sqlite3.Connection, days: int, thresholds: Thresholds, synonym
 
 
 class _Texts:
-    """Each query's analyzed terms, and the wording readers used most for each."""
+    """Each query's analyzed terms (worked out once per query text), and the wording readers
+    used most for each, counted over the uses that mattered."""
 
     def __init__(self) -> None:
-        self._terms: dict[str, Terms] = {}
+        self._seen: dict[str, tuple[Terms, str]] = {}
         self._wordings: defaultdict[Terms, Counter[str]] = defaultdict(Counter)
 
     def terms(self, query: str) -> Terms:
         """The query's terms; none for a query with privacy marks (they are not words typed)."""
-        if query not in self._terms:
+        if query not in self._seen:
             terms: Terms = () if any(mark in query for mark in MARKS) else tuple(analysis.analyze(query))
-            if terms:  # the words as typed, lower-cased, without punctuation or query syntax
-                self._wordings[terms][" ".join(m.group().lower() for m in analysis.word_matches(query))] += 1
-            self._terms[query] = terms
-        return self._terms[query]
+            # The words as typed, lower-cased, without punctuation or query syntax.
+            self._seen[query] = terms, " ".join(m.group().lower() for m in analysis.word_matches(query))
+        terms, wording = self._seen[query]
+        if terms:
+            self._wordings[terms][wording] += 1
+        return terms
 
     def wording(self, terms: Terms) -> str:
         return min(self._wordings[terms].items(), key=lambda item: (-item[1], item[0]))[0]
@@ -133,30 +138,33 @@ class _Texts:
 
 def _synonyms(searches: list[tuple], clicks: list[tuple], texts: _Texts, synonyms: Synonyms,
               min_sessions: int) -> list[SynonymProposal]:
-    visits: defaultdict[str, list[tuple[Terms, int]]] = defaultdict(list)
+    visits: defaultdict[str, list[tuple[str, int]]] = defaultdict(list)
     for session, query, results in searches:
-        visits[session].append((texts.terms(query), results))
-    clicked = {(who, texts.terms(query)) for who, query, _, _ in clicks}
+        visits[session].append((query, results))
     evidence: defaultdict[tuple[Terms, Terms], set[str]] = defaultdict(set)
     for session, searched in visits.items():
-        answer: Terms = ()  # the session's next search that found something, walking backwards
-        for terms, results in reversed(searched):
+        answer = None  # the session's next search that found something, walking backwards
+        for query, results in reversed(searched):
             if results:
-                answer = terms
-            elif terms and answer and answer != terms:
-                evidence[(terms, answer)].add(session)
+                answer = query
+            elif answer is not None:  # only misses and what answered them are analyzed
+                words, found = texts.terms(query), texts.terms(answer)
+                if words and found and words != found:
+                    evidence[(words, found)].add(session)
+    strong = {pair: sessions for pair, sessions in evidence.items()
+              if len(sessions) >= min_sessions and pair[1] not in synonyms.mapping.get(pair[0], ())}
+    involved = set().union(*strong.values())
+    clicked = {(who, texts.terms(query)) for who, query, _, _ in clicks if who in involved}
     found = [SynonymProposal(texts.wording(words), texts.wording(answer), len(sessions),
                              sum((s, answer) in clicked for s in sessions))
-             for (words, answer), sessions in evidence.items()
-             if len(sessions) >= min_sessions and answer not in synonyms.mapping.get(words, ())]
+             for (words, answer), sessions in strong.items()]
     return sorted(found, key=lambda p: (-p.sessions, -p.clicked, p.words, p.answer))
 
 
 def _pins(clicks: Iterable[tuple], texts: _Texts, rules: Rules, thresholds: Thresholds) -> list[PinProposal]:
     deep: defaultdict[tuple[Terms, str], dict[str, int]] = defaultdict(dict)  # who -> deepest position
     for who, query, target, position in clicks:
-        terms = texts.terms(query)
-        if who and terms and position >= thresholds.min_position:
+        if who and position >= thresholds.min_position and (terms := texts.terms(query)):
             seen = deep[(terms, target)]
             seen[who] = max(position, seen.get(who, 0))
     found = [PinProposal(texts.wording(terms), target, len(who), round(sum(who.values()) / len(who), 1))

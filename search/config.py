@@ -140,7 +140,7 @@ class Settings:
                                                    "clicked the same article far down one query's results).")
     analytics_tune_min_position: int = _setting(4, "A result clicked at this position or lower counts towards "
                                                    "proposing to pin it for its query.")
-    analytics_tune_max_events: int = _setting(100_000, "Most recent searches, and as many result clicks, that one "
+    analytics_tune_max_events: int = _setting(20_000, "Most recent searches, and as many result clicks, that one "
                                                        "round of proposals reads (bounds its time and memory).")
 
     # Replication (docs/scaling.md)

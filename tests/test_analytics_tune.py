@@ -42,6 +42,10 @@ ARTICLES = [
 
 @pytest.fixture
 def site(tmp_path) -> dict:
+    return small_site(tmp_path)
+
+
+def small_site(tmp_path: Path) -> dict:
     """A small site with its own synonyms and rules files, indexed, and a settings file."""
     corpus = write_jsonl(tmp_path / "articles.jsonl", ARTICLES)
     shutil.copy(REPO / "data" / "rules.toml", tmp_path / "rules.toml")

@@ -7,11 +7,13 @@ import hashlib
 import json
 import sqlite3
 
+import pytest
 from click.testing import CliRunner
 
 from analytics.databases import EventDatabases
 from analytics.report import build_report
 from kindred.cli import main
+from search.config import ConfigError, load_settings
 from tests.conftest import sign_in
 from tests.test_analytics import scripted_session
 from web.app import create_app
@@ -154,3 +156,15 @@ def test_other_servers_databases_are_only_read(sample_settings, tmp_path):
     assert hashlib.sha256(old.read_bytes()).hexdigest() == before
     columns = {row[1] for row in sqlite3.connect(old).execute("PRAGMA table_info(searches)")}
     assert "reader" not in columns
+
+
+def test_the_merge_setting_is_checked_when_read(tmp_path):
+    config = tmp_path / "kindred.toml"
+    for value, message in (("[1]", "must be a list of paths"),
+                           (json.dumps([f"r{n}.sqlite" for n in range(10)]), "at most 9 databases")):
+        config.write_text(f"analytics_merge_dbs = {value}\n", encoding="utf-8")
+        with pytest.raises(ConfigError, match=message):
+            load_settings(config, environ={}, look_in_cwd=False)
+    config.write_text('analytics_merge_dbs = ["replicas/one.sqlite"]\n', encoding="utf-8")
+    settings = load_settings(config, environ={}, look_in_cwd=False)
+    assert EventDatabases.from_settings(settings).others == (tmp_path / "replicas" / "one.sqlite",)

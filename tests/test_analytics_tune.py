@@ -45,9 +45,10 @@ def site(tmp_path) -> dict:
     return small_site(tmp_path)
 
 
-def small_site(tmp_path: Path) -> dict:
-    """A small site with its own synonyms and rules files, indexed, and a settings file."""
-    corpus = write_jsonl(tmp_path / "articles.jsonl", ARTICLES)
+def small_site(tmp_path: Path, extra: list[dict] = ()) -> dict:
+    """A small site (ARTICLES and `extra`) with its own synonyms and rules files, indexed, and
+    a settings file."""
+    corpus = write_jsonl(tmp_path / "articles.jsonl", ARTICLES + list(extra))
     shutil.copy(REPO / "data" / "rules.toml", tmp_path / "rules.toml")
     (tmp_path / "synonyms.txt").write_text("# the site's synonyms\nweed, cannabis\n", encoding="utf-8")
     settings = make_settings(tmp_path, synonyms=str(tmp_path / "synonyms.txt"), rules=str(tmp_path / "rules.toml"),

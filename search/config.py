@@ -54,6 +54,9 @@ class Settings:
     suggest_limit: int = _setting(8, "Autocomplete suggestions given when a request does not say how many.")
     suggest_max_limit: int = _setting(20, "Most autocomplete suggestions a client may ask for.")
     search_cache_size: int = _setting(2048, "Search results and related lists kept in each worker's LRU cache (0 disables it).")
+    search_shared_cache_size: int = _setting(
+        2000, "Search API responses kept in a SQLite file shared by a server's workers (responses.sqlite in "
+              "index_dir; bodies over 64 KiB stay per worker; 0 disables it).")
     search_k1: float = _setting(1.2, "BM25 term-frequency saturation (Whoosh only; tantivy fixes 1.2).")
     search_b: float = _setting(0.75, "BM25 length normalization (Whoosh only; tantivy fixes 0.75).")
     search_max_terms: int = _setting(32, "Long questions keep this many of their most discriminative words.")

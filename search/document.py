@@ -49,6 +49,7 @@ class Indexed:
     doc: IndexDoc
     words: frozenset[str]  # distinct written words (folded, lower-case), stop words left out
     snippet: SnippetText
+    title: SnippetText  # the title, ready to be highlighted whole
 
     def term_counts(self) -> Counter[str]:
         return Counter(self.doc.terms)
@@ -84,4 +85,4 @@ def analyze_article(article: Article, weights: Mapping[str, int] | None = None,
         published=article.published.toordinal() if article.published else 0,
     )
     snippet = SnippetText.of(reading_text(article.body) or article.summary)
-    return Indexed(article, doc, frozenset(written), snippet)
+    return Indexed(article, doc, frozenset(written), snippet, SnippetText.whole(article.title))

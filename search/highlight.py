@@ -36,6 +36,11 @@ class SnippetText(NamedTuple):
         text = " ".join(reading_text[:SCAN_CHARS].split())  # paragraphs flow into one line
         return cls(text, *_lowered(text), truncated)
 
+    @classmethod
+    def whole(cls, text: str) -> "SnippetText":
+        """A short text (a title) as it is, to be highlighted whole."""
+        return cls(text, *_lowered(text))
+
     def span(self, start: int, end: int) -> tuple[int, int]:
         """A span of `lowered` as a span of `text`."""
         if not self.offsets:
@@ -92,9 +97,9 @@ class Highlighter:
                 taken_until = end
         return found
 
-    def highlight(self, text: str) -> str:
+    def highlight(self, source: SnippetText) -> str:
         """The whole text (a title), escaped, with matching words marked."""
-        return self.snippet(SnippetText(text, *_lowered(text)), max_chars=len(text) or 1)
+        return self.snippet(source, max_chars=len(source.text) or 1)
 
     def snippet(self, source: SnippetText, max_chars: int = 220) -> str:
         """The passage of about `max_chars` with the most distinct matching words, marked."""

@@ -88,9 +88,9 @@ class Planner:
     def plan(self, text: str, parsed: ParsedQuery, *, sort: str = "relevance", offset: int = 0, limit: int = 10,
              facets: bool = False, spelling: bool = True, suggest: bool = True,
              deadline: Deadline | None = None) -> Plan:
-        """`spelling`: correct misspelt words of short queries (and suggest for any query,
-        unless `suggest` is False: ranking alone needs no "did you mean"); only the first
-        `spelling_max_words` words are looked up."""
+        """`spelling`: correct misspelt words of short queries; `suggest`: also look for a "did
+        you mean" in any query (ranking alone needs none, and a search asks only when its first
+        pass finds few results); only the first `spelling_max_words` words are looked up."""
         surfaces = [w for raw in parsed.words for w in analysis.words(raw) if not analysis.is_stop_word(w)]
         automatic: list[Correction] = []
         suggested: list[Correction] = []
@@ -98,7 +98,7 @@ class Planner:
         if spelling and (short or suggest):
             for index, word in enumerate(surfaces[: self.tuning.spelling_max_words]):
                 check(deadline)
-                found = self._correct(word)
+                found = self._correct(word, suggest)
                 if found and found.automatic and short:
                     surfaces[index] = found.replacement
                     automatic.append(found)
@@ -132,10 +132,14 @@ class Planner:
             pairs=pairs,
         )
 
-    def _correct(self, word: str) -> Correction | None:
+    def _correct(self, word: str, suggest: bool) -> Correction | None:
+        """A correction of `word`; without `suggest`, only of a word the index does not know
+        (a known word's "did you mean" is looked for when the first pass finds few results)."""
         if not checkable(word):
             return None  # not cached: the verdict costs nothing
         found = self._corrections.get(word, MISSING)
+        if found is MISSING and not suggest and self.vocabulary.word_frequency(word) > 0:
+            return None
         if found is MISSING:
             found = correct(word, self.vocabulary.word_frequency, self._candidates, self._term_known)
             self._corrections.put(word, found)

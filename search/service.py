@@ -37,7 +37,7 @@ from search.versions import BrokenIndex, Layout
 
 log = logging.getLogger(__name__)
 
-FEW_RESULTS = 3  # below this, a "did you mean" correction is searched automatically
+FEW_RESULTS = 3  # below this, a search looks for a "did you mean" (a rare word next to a far more common one)
 RERANK_POOL = 50  # proximity and pseudo-relevance feedback re-rank this many first-pass results
 BROKEN_RETRY_SECONDS = 1.0  # a version that failed to open is tried again after this
 
@@ -96,8 +96,9 @@ class SearchService:
         return self._current().name
 
     def state(self) -> str:
-        """Index version and write generation: changes whenever results may change."""
-        return self._current().state
+        """Index version, write generation, synonyms and rules: changes whenever results may
+        change, and is the same in every worker."""
+        return f"{self._current().state}.{self._synonyms.stamp()}.{self._rules.stamp()}"
 
     def health(self) -> dict[str, Any]:
         snap = self._current()
@@ -166,8 +167,8 @@ class SearchService:
                                   version=snap.name)
         # A digest of the parsed query, not its tuples of words: a long question's key took 9 KB.
         digest = hashlib.blake2b(repr(parsed).encode(), digest_size=16).digest()
-        key = (snap.name, snap.data_version, digest, request.sort, request.page, request.per_page,
-               request.exact, request.facets)
+        key = (snap.name, snap.data_version, self._synonyms.stamp(), self._rules.stamp(), digest, request.sort,
+               request.page, request.per_page, request.exact, request.facets)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -236,16 +237,18 @@ class SearchService:
         offset = (request.page - 1) * request.per_page
         options = dict(sort=request.sort, offset=offset, limit=request.per_page, facets=request.facets,
                        deadline=deadline)
-        plan = planner.plan(text, parsed, spelling=not request.exact, **options)
+        plan = planner.plan(text, parsed, spelling=not request.exact, suggest=False, **options)
         if plan.query.matches_everything and not (parsed.categories or parsed.tags):
             # Only stop words or exclusions: nothing to rank by, so nothing to show.
             return SearchResponse(query=text, total=0, page=request.page, per_page=request.per_page, hits=[],
                                   version=snap.name)
         results = self._ranked(snap, plan.query, plan.pairs, deadline)
-        corrected = plan.corrected
-        suggestion = plan.suggestion
-        if suggestion and results.total < FEW_RESULTS:
-            # Few results for a rare word next to a common one: search the common one.
+        corrected, suggestion = plan.corrected, None
+        if not request.exact and results.total < FEW_RESULTS:
+            # Few results: is a rare word next to a far more common one?
+            suggestion = planner.plan(text, parsed, **options).suggestion
+        if suggestion and results.total == 0:
+            # Nothing found (a filter or an exclusion left nothing): search the common word instead.
             alternative = planner.plan(suggestion, parse(suggestion), spelling=False, **options)
             alt_results = self._ranked(snap, alternative.query, alternative.pairs, deadline)
             if alt_results.total > results.total:
@@ -289,7 +292,7 @@ class SearchService:
         return Hit(
             id=article.id,
             title=article.title,
-            title_html=highlighter.highlight(article.title),
+            title_html=highlighter.highlight(material.title),
             snippet_html=highlighter.snippet(material.snippet) if material.snippet.text else "",
             url=self.article_url(article),
             category=article.category,

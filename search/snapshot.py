@@ -126,6 +126,11 @@ class Watched:
         except OSError:
             return None
 
+    def stamp(self) -> str:
+        """Changes when the file does (its mtime, the same in every process)."""
+        self.get()
+        return str(self._mtime)
+
     def get(self):
         now = time.monotonic()
         if now - self._checked >= CONFIG_CHECK_SECONDS:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+from rapidfuzz.distance import OSA
+
 from search import analysis
 
 # The spelling index holds known words of 3 to this many letters (search/store.py). A word
@@ -30,22 +32,8 @@ class Correction:
 
 
 def edit_distance(a: str, b: str, limit: int = 3) -> int:
-    """Damerau-Levenshtein (optimal string alignment) distance, capped at `limit`."""
-    if abs(len(a) - len(b)) >= limit:
-        return limit
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, start=1):
-            cost = 0 if ca == cb else 1
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        if min(current) >= limit:
-            return limit
-        previous2, previous = previous, current
-    return min(previous[-1], limit)
+    """Damerau-Levenshtein (optimal string alignment) distance, capped at `limit` (rapidfuzz)."""
+    return min(OSA.distance(a, b, score_cutoff=limit), limit)
 
 
 def _inflected(a: str, b: str) -> bool:

@@ -44,6 +44,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS titles USING fts5 (id UNINDEXED, title, prefi
 -- folded, lower-cased twin words are found in (NULL when that is the line lower-cased; then
 -- `offsets` is NULL too, else the line's offset of each twin character as uint32), and its
 -- strongest weighted terms for pseudo-relevance feedback ({term: count}, and how many in all).
+-- The title has its twin the same way (title_lowered, title_offsets; the card holds the title).
 CREATE TABLE IF NOT EXISTS hits (
     id TEXT PRIMARY KEY,
     card TEXT NOT NULL,
@@ -51,6 +52,8 @@ CREATE TABLE IF NOT EXISTS hits (
     lowered TEXT,
     offsets BLOB,
     truncated INTEGER NOT NULL,
+    title_lowered TEXT,
+    title_offsets BLOB,
     feedback TEXT NOT NULL,
     length INTEGER NOT NULL
 );
@@ -226,8 +229,9 @@ class Store:
                                           "url_path) VALUES (?, ?, ?, ?, ?)", _article_row(item.article))
                     conn.execute("INSERT INTO titles (rowid, id, title) VALUES (?, ?, ?)",
                                  (cursor.lastrowid, item.article.id, item.article.title))
-            conn.executemany("INSERT OR REPLACE INTO hits (id, card, snippet, lowered, offsets, truncated, feedback, "
-                             "length) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (_hit_row(item, feedback) for item in items))
+            conn.executemany("INSERT OR REPLACE INTO hits (id, card, snippet, lowered, offsets, truncated, "
+                             "title_lowered, title_offsets, feedback, length) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                             (_hit_row(item, feedback) for item in items))
 
     def delete_articles(self, ids: Iterable[str]) -> None:
         with self.transaction() as conn:
@@ -259,11 +263,12 @@ class Store:
         found: dict[str, HitMaterial] = {}
         for chunk in _chunks(list(ids)):
             marks = ",".join("?" * len(chunk))
-            for article_id, card, text, lowered, offsets, truncated in self._conn.execute(
-                    f"SELECT id, card, snippet, lowered, offsets, truncated FROM hits WHERE id IN ({marks})", chunk):
-                snippet = SnippetText(text, lowered if lowered is not None else text.lower(), offsets or b"",
-                                      bool(truncated))
-                found[article_id] = HitMaterial(json.loads(card), snippet)
+            for article_id, card, text, lowered, offsets, truncated, title_lowered, title_offsets in self._conn.execute(
+                    "SELECT id, card, snippet, lowered, offsets, truncated, title_lowered, title_offsets FROM hits "
+                    f"WHERE id IN ({marks})", chunk):
+                card = json.loads(card)
+                found[article_id] = HitMaterial(card, _twin(text, lowered, offsets, truncated),
+                                                _twin(card["title"], title_lowered, title_offsets))
         return found
 
     def feedback_terms(self, ids: Sequence[str]) -> dict[str, tuple[dict[str, int], int]]:
@@ -498,6 +503,7 @@ class Store:
 class HitMaterial:
     card: dict  # Article.card(): what a hit shows but its snippet
     snippet: SnippetText
+    title: SnippetText
 
 
 def _article_row(article: Article) -> tuple:
@@ -507,11 +513,19 @@ def _article_row(article: Article) -> tuple:
 
 
 def _hit_row(item: Indexed, feedback: Callable[[Indexed], tuple[dict[str, int], int]]) -> tuple:
-    snippet = item.snippet
-    lowered = None if snippet.lowered == snippet.text.lower() else snippet.lowered
     terms, length = feedback(item)
-    return (item.article.id, json.dumps(item.article.card(), ensure_ascii=False), snippet.text, lowered,
-            snippet.offsets or None, int(snippet.truncated), json.dumps(terms, ensure_ascii=False), length)
+    return (item.article.id, json.dumps(item.article.card(), ensure_ascii=False), item.snippet.text,
+            *_twin_columns(item.snippet), int(item.snippet.truncated), *_twin_columns(item.title),
+            json.dumps(terms, ensure_ascii=False), length)
+
+
+def _twin_columns(text: SnippetText) -> tuple[str | None, bytes | None]:
+    """The lowered twin as stored: NULL when it is the text lower-cased (most text)."""
+    return (None if text.lowered == text.text.lower() else text.lowered), (text.offsets or None)
+
+
+def _twin(text: str, lowered: str | None, offsets: bytes | None, truncated: int = 0) -> SnippetText:
+    return SnippetText(text, text.lower() if lowered is None else lowered, offsets or b"", bool(truncated))
 
 
 def _chunks(items: list, size: int = 500) -> Iterator[list]:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
+import ir_measures
+import pytest
 from click.testing import CliRunner
+from ir_measures import AP, R, nDCG
 
 from kindred.cli import main
+from search.evaluation import evaluate
 from tests.conftest import write_jsonl
 
 # A site whose synonyms make "weed" find the cannabis article: they must not leak into the
@@ -92,3 +97,22 @@ def test_eval_related_scores_a_stable_half_of_the_articles(tmp_path):
     assert 0 < tune["labelled_sources"] < every["labelled_sources"]
     assert tune["labelled_sources"] + heldout["labelled_sources"] == every["labelled_sources"] == 24
     assert without_timings(scored("tune")) == without_timings(tune)  # the same half every time
+
+
+def test_metrics_agree_with_trec_eval_through_ir_measures():
+    """Our nDCG@10, MAP and recall@100 against trec_eval's (pytrec_eval, through ir-measures)
+    on random runs with graded judgments, unjudged and unretrieved relevant documents."""
+    rng = random.Random(7)
+    docs = [f"d{i}" for i in range(300)]
+    qrels = {}
+    for q in range(40):
+        judged = rng.sample(docs, rng.randint(2, 40))
+        qrels[f"q{q}"] = {d: (rng.choice([1, 2, 3]) if i == 0 else rng.choice([0, 1, 1, 2, 3]))
+                          for i, d in enumerate(judged)}
+    rankings = {q: rng.sample(docs, rng.randint(1, 150)) for q in qrels}
+    ours = evaluate(rankings, qrels)
+    run = {q: {d: float(len(ranking) - rank) for rank, d in enumerate(ranking)} for q, ranking in rankings.items()}
+    theirs = ir_measures.calc_aggregate([nDCG @ 10, AP, R @ 100], qrels, run)
+    assert ours["ndcg@10"] == pytest.approx(theirs[nDCG @ 10], abs=1e-4)
+    assert ours["map"] == pytest.approx(theirs[AP], abs=1e-4)
+    assert ours["recall@100"] == pytest.approx(theirs[R @ 100], abs=1e-4)

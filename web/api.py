@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from analytics.events import EVENT_FIELDS, MAX_EVENT_BYTES, InvalidEvent
 from search.article import Article, InvalidArticle
 from search.related_lists import absolute
-from search.results import Hit, SearchRequest
+from search.query import clean
+from search.results import Hit, SearchRequest, SearchResponse
 from web.context import (absolute_url, article_link, client_address, image_link, indexer, search_service, settings,
                          site_base)
 from web.errors import ApiError
-from web.http import bool_arg, cacheable, int_arg, json_body, public_cors, require_admin, session_id
+from web.http import cacheable, int_arg, json_body, public_cors, require_admin, session_id
+from web.response_cache import Cached
+from web.searching import record_search, search_request_from_args
 
 blueprint = Blueprint("api", __name__)
-
-
-def search_request_from_args() -> SearchRequest:
-    args = request.args
-    return SearchRequest(
-        q=args.get("q", ""),
-        categories=tuple(args.getlist("category")),
-        tags=tuple(args.getlist("tag")),
-        sort=args.get("sort", "relevance"),
-        page=int_arg("page", 1),
-        per_page=int_arg("per_page", settings().search_page_size, "limit"),
-        exact=bool_arg("exact", False),
-        facets=bool_arg("facets", True),
-    )
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
@@ -48,21 +38,37 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
-def record_search(search_request: SearchRequest, response, session: str | None) -> None:
-    if response.query or search_request.categories or search_request.tags:
-        current_app.extensions["kindred.analytics"].record_search(
-            response.corrected or response.query,
-            {"category": list(search_request.categories), "tag": list(search_request.tags)},
-            response.total, response.took_ms, response.page, session, client_address(request))
+def search_key(search_request: SearchRequest) -> str:
+    """The request as the response depends on it: the query as searched, the filters, the page,
+    and where this response's links start (site_url, or the Host asked for)."""
+    r = search_request
+    return json.dumps([clean(r.q), r.categories, r.tags, r.sort, r.page, r.per_page, r.exact, r.facets,
+                       site_base()], ensure_ascii=False, separators=(",", ":"))
 
 
 @blueprint.get("/search")
 @public_cors
 def search():
+    started = time.perf_counter()
     search_request = search_request_from_args()
-    response = search_service().search(search_request)
-    record_search(search_request, response, session_id(request))
-    return jsonify({
+    service, responses = search_service(), current_app.extensions["kindred.responses"]
+    state, key = service.state(), search_key(search_request)
+    cached = responses.get(state, key)
+    answered = "hit" if cached else "miss"
+    if cached is None:
+        response = service.search(search_request)
+        body = json.dumps(search_json(response), ensure_ascii=False, separators=(",", ":")).encode()
+        meta = {"searched": response.corrected or response.query, "total": response.total, "page": response.page}
+        cached = Cached(body, meta)
+        responses.put(state, key, cached)
+    took_ms = round((time.perf_counter() - started) * 1000, 2)
+    record_search(search_request, cached.meta["searched"], cached.meta["total"], took_ms, cached.meta["page"],
+                  session_id(request))
+    return Response(cached.body, mimetype="application/json", headers={"X-Kindred-Cache": answered})
+
+
+def search_json(response: SearchResponse) -> dict[str, Any]:
+    return {
         "query": response.query,
         "total": response.total,
         "page": response.page,
@@ -83,7 +89,7 @@ def search():
         ],
         "took_ms": response.took_ms,
         "version": response.version,
-    })
+    }
 
 
 @blueprint.get("/suggest")

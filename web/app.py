@@ -15,6 +15,7 @@ from web import admin, api, errors, headers, openapi, ops, pages, replication
 from web.editors import Editors
 from web.http import ArticleIdConverter, enforce_body_limit
 from web.popularity import PopularityFeed
+from web.response_cache import ResponseCache
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.extensions["kindred.settings"] = settings
     app.extensions["kindred.search"] = SearchService(settings)
+    app.extensions["kindred.responses"] = ResponseCache(settings)
     app.extensions["kindred.editors"] = Editors(settings.resolve(settings.admin_db))
     analytics_db = settings.resolve(settings.analytics_db)
     app.extensions["kindred.analytics"] = Analytics(

@@ -9,9 +9,9 @@ from markupsafe import Markup
 
 from search.article import blocks, slugify
 from search.related_lists import absolute
-from web.api import record_search, search_request_from_args
 from web.context import absolute_url, article_link, search_service, settings, site_base
 from web.http import cacheable, int_arg, keep_session, page_session, public_cors
+from web.searching import record_search, search_request_from_args
 
 blueprint = Blueprint("pages", __name__)
 
@@ -25,7 +25,8 @@ def search():
     results = service.search(search_request) if has_query else None
     session = page_session(request)
     if results is not None:
-        record_search(search_request, results, session)
+        record_search(search_request, results.corrected or results.query, results.total, results.took_ms,
+                      results.page, session)
     offered, heading = [], None
     if results is None or not results.hits:
         offered, heading = _offer(search_request, after_search=results is not None)

@@ -168,5 +168,5 @@ def test_highlighter_escapes_everything_but_its_marks(text, query):
     terms = set(analysis.analyze(query))
     words = {w: analysis.stem(w) for w in analysis.words(query) if analysis.stem(w) in terms}
     highlighter = Highlighter(words)
-    assert_escaped_with_marks(highlighter.highlight(text), text.strip())
+    assert_escaped_with_marks(highlighter.highlight(SnippetText.whole(text)), text.strip())
     assert_escaped_with_marks(highlighter.snippet(SnippetText.of(text)))

@@ -72,7 +72,8 @@ def open_events(databases: EventDatabases, strict: bool = True) -> Iterator[Even
         for path in own + list(databases.others):
             try:
                 if len(events.read) == limit:
-                    raise UnreadableAnalytics(f"{path}: not read, at most {limit} analytics databases are read together")
+                    raise UnreadableAnalytics(f"{path}: not read, at most {limit} analytics databases are read "
+                                              "together")
                 tables.append(_attach(conn, path, f"db{len(events.read)}"))
                 events.read.append(path)
             except UnreadableAnalytics as exc:
@@ -100,7 +101,8 @@ def _attach(conn: sqlite3.Connection, path: Path, alias: str) -> dict[str, set[s
     for table, columns in COLUMNS.items():
         if not set(columns) - OPTIONAL_COLUMNS <= found[table]:
             conn.execute(f"DETACH DATABASE {alias}")
-            raise UnreadableAnalytics(f"{path} is not a Kindred analytics database (no {table} table as Kindred writes it)")
+            raise UnreadableAnalytics(f"{path} is not a Kindred analytics database (no {table} table as Kindred "
+                                      "writes it)")
     return found
 
 

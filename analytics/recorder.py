@@ -281,7 +281,8 @@ def article_readers(path: Path, days: int = POPULAR_DAYS, limit: int = 1000) -> 
     articles at least MIN_READERS readers clicked. A client counts once per article and
     day, however often it clicks."""
     found = _read(path, "SELECT target, count(DISTINCT reader) AS readers FROM clicks WHERE at >= ? GROUP BY target "
-                        "HAVING readers >= ? ORDER BY readers DESC, target LIMIT ?", (period_start(days), MIN_READERS, limit))
+                        "HAVING readers >= ? ORDER BY readers DESC, target LIMIT ?",
+                  (period_start(days), MIN_READERS, limit))
     return dict(found)
 
 

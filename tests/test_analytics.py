@@ -140,5 +140,7 @@ def test_a_visits_first_search_belongs_to_its_session(sample_settings, tmp_path)
     client.get("/search?q=ketamine")
     app.extensions["kindred.analytics"].flush()
     cookie = client.get_cookie("kindred_sid").value
-    sessions = sqlite3.connect(settings.analytics_db).execute("SELECT query, session FROM searches ORDER BY at").fetchall()
+    conn = sqlite3.connect(settings.analytics_db)
+    sessions = conn.execute("SELECT query, session FROM searches ORDER BY at").fetchall()
+    conn.close()
     assert sessions == [("zzyzx qqvqq", cookie), ("ketamine", cookie)]

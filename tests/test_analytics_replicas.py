@@ -145,7 +145,8 @@ def test_other_servers_databases_are_only_read(sample_settings, tmp_path):
         conn.executescript(f"ATTACH '{replica.analytics_db}' AS r;"
                            "CREATE TABLE searches AS SELECT at, query, filters, results, latency_ms, page, session "
                            "FROM r.searches;"
-                           "CREATE TABLE clicks AS SELECT at, kind, query, source, target, position, session FROM r.clicks;"
+                           "CREATE TABLE clicks AS SELECT at, kind, query, source, target, position, session "
+                           "FROM r.clicks;"
                            "CREATE TABLE impressions AS SELECT * FROM r.impressions;")
     conn.close()
     before = hashlib.sha256(old.read_bytes()).hexdigest()

@@ -125,11 +125,10 @@ def accept_proposal():
     try:
         if form.get("kind") == "synonym" and (found := proposals.synonym(form.get("words"), form.get("answer"))):
             add_synonym(settings().resolve(settings().synonyms), found)
-            flash(f"Added the synonym {found.line!r} to {settings().synonyms.name}: it applies after the next build.")
+            flash(f"Added the synonym {found.line!r} to {settings().synonyms.name}: the next searches use it.")
         elif form.get("kind") == "pin" and (pin := proposals.pin(form.get("query"), form.get("article"))):
             add_pin(settings().resolve(settings().rules), pin)
-            flash(f"Pinned {pin.article!r} for {pin.query!r} in {settings().rules.name}: it applies after the next "
-                  "build.")
+            flash(f"Pinned {pin.article!r} for {pin.query!r} in {settings().rules.name}: the next searches use it.")
         else:
             abort(409, "That is no longer proposed (accepted already, or the readers' evidence changed): "
                        "reload the dashboard.")

@@ -90,7 +90,8 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def _since(days: int) -> str:
+def period_start(days: int) -> str:
+    """The UTC timestamp `days` ago: where a report period starts."""
     return (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec="milliseconds")
 
 
@@ -280,14 +281,15 @@ def article_readers(path: Path, days: int = POPULAR_DAYS, limit: int = 1000) -> 
     articles at least MIN_READERS readers clicked. A client counts once per article and
     day, however often it clicks."""
     found = _read(path, "SELECT target, count(DISTINCT reader) AS readers FROM clicks WHERE at >= ? GROUP BY target "
-                        "HAVING readers >= ? ORDER BY readers DESC, target LIMIT ?", (_since(days), MIN_READERS, limit))
+                        "HAVING readers >= ? ORDER BY readers DESC, target LIMIT ?",
+                  (period_start(days), MIN_READERS, limit))
     return dict(found)
 
 
 def query_readers(path: Path, days: int = POPULAR_DAYS, limit: int = 5000) -> dict[str, int]:
     """Query -> how many readers searched it and found something, or clicked one of its
     results (at least MIN_READERS); the privacy marks taken out of the queries."""
-    since = _since(days)
+    since = period_start(days)
     found = _read(path, """
         SELECT query, count(DISTINCT reader) AS readers FROM (
             SELECT query, reader FROM searches WHERE at >= ? AND results > 0 AND query != ''
@@ -301,7 +303,7 @@ def query_readers(path: Path, days: int = POPULAR_DAYS, limit: int = 5000) -> di
 
 def purge(path: Path, days: int) -> int:
     """Delete events older than `days` (and any earlier day's salt); returns how many events went."""
-    cutoff = _since(days)
+    cutoff = period_start(days)
     conn = connect(path)
     try:
         with conn:

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from pathlib import Path
 from typing import Any
 
-from analytics.recorder import connect, rows
+from analytics.databases import EventDatabases, open_events
+from analytics.recorder import period_start, rows
 
 NEVER_CLICKED_MIN_IMPRESSIONS = 5
 
 
-def build_report(path: Path, days: int = 30, limit: int = 20) -> dict[str, Any]:
-    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=days)).isoformat(timespec="milliseconds")
-    conn = connect(path)
-    try:
+def build_report(databases: EventDatabases | Path, days: int = 30, limit: int = 20,
+                 strict: bool = True) -> dict[str, Any]:
+    """The figures of one database (a path) or of several servers' together; a database that
+    cannot be read raises analytics.databases.UnreadableAnalytics, or with `strict=False` is
+    left out and named in the report's `warnings`."""
+    if isinstance(databases, Path):
+        databases = EventDatabases(databases)
+    since = period_start(days)
+    with open_events(databases, strict) as events:
+        conn = events.conn
         per_day = rows(conn, """
             SELECT substr(at, 1, 10) AS day, count(*) AS searches,
                    sum(results = 0) AS zero_results
@@ -62,9 +68,9 @@ def build_report(path: Path, days: int = 30, limit: int = 20) -> dict[str, Any]:
             WHERE clicked.target IS NULL AND shown.impressions >= ?
             ORDER BY shown.impressions DESC, shown.source, shown.target LIMIT ?""",
             [since, since, NEVER_CLICKED_MIN_IMPRESSIONS, limit])
-    finally:
-        conn.close()
     return {
+        "databases": [str(path) for path in events.read],
+        "warnings": events.warnings,
         "days": days,
         "since": since,
         "totals": totals,
@@ -81,6 +87,8 @@ def report_csv(report: dict[str, Any]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["section", "key", "searches_or_impressions", "clicks", "click_through_rate", "detail"])
+    for warning in report["warnings"]:  # a database left out: these figures lack its events
+        writer.writerow(["warning", "", "", "", "", warning])
     for row in report["searches_per_day"]:
         writer.writerow(["searches_per_day", row["day"], row["searches"], "", "", f"zero results: {row['zero_results']}"])
     for row in report["top_queries"]:

@@ -6,6 +6,7 @@ which beat kindred.toml, which beats the defaults.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -14,6 +15,7 @@ from typing import Any, Callable
 
 import click
 
+from analytics.databases import EventDatabases, UnreadableAnalytics
 from indexer.errors import BuildError
 from indexer.locks import IndexBusy
 from indexer.storage import StorageError
@@ -25,7 +27,7 @@ from search.service import SearchService
 from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
 
 DOMAIN_ERRORS = (BuildError, IndexBusy, IndexNotFound, IncompatibleIndex, QueryError, InvalidArticle, ConfigError,
-                 StorageError, SearchTimeout, BrokenIndex)
+                 StorageError, SearchTimeout, BrokenIndex, UnreadableAnalytics)
 MAX_LISTED_REJECTIONS = 50
 log = logging.getLogger("kindred")
 
@@ -422,18 +424,28 @@ def analytics():
     """Search and click analytics: reports and retention."""
 
 
+db_option = click.option("--db", "dbs", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+                         help="Read this analytics database, read-only (repeatable: several servers' together); "
+                              "default: setting analytics_db and those of analytics_merge_dbs.")
+
+
+def _event_databases(settings: Settings, dbs: tuple[Path, ...]) -> EventDatabases:
+    return EventDatabases.named(dbs) if dbs else EventDatabases.from_settings(settings)
+
+
 @analytics.command("report")
 @click.option("--days", default=30, show_default=True, type=click.IntRange(min=1), help="Period to report on.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Rows per table.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@db_option
 @click.pass_context
-def analytics_report(ctx, days, limit, as_json, as_csv):
-    """What readers searched for, found nothing for, and clicked."""
+@domain_errors
+def analytics_report(ctx, days, limit, as_json, as_csv, dbs):
+    """What readers searched for, found nothing for, and clicked (on every server named)."""
     from analytics.report import build_report, report_csv
 
-    settings = _settings(ctx)
-    report = build_report(settings.resolve(settings.analytics_db), days, limit)
+    report = build_report(_event_databases(_settings(ctx), dbs), days, limit)
     if as_json:
         _emit(report)
         return
@@ -444,6 +456,8 @@ def analytics_report(ctx, days, limit, as_json, as_csv):
     click.echo(f"Last {days} days: {t['searches']} searches in {t['sessions']} sessions, "
                f"{t['zero_result_searches']} found nothing, click-through {t['click_through_rate']:.0%}, "
                f"{t['widget_clicks']} related-article clicks")
+    if len(report["databases"]) > 1:
+        click.echo(f"(from {len(report['databases'])} databases: {', '.join(report['databases'])})")
     sections = (
         ("Top searches", report["top_queries"], lambda r: f"{r['searches']:5}  {r['query']}  (CTR {r['click_through_rate']:.0%})"),
         ("Content gaps (no results)", report["zero_result_queries"], lambda r: f"{r['searches']:5}  {r['query']}  (last {r['last_seen'][:10]})"),
@@ -469,6 +483,45 @@ def analytics_purge(ctx, days):
     days = settings.analytics_retention_days if days is None else days
     removed = purge(settings.resolve(settings.analytics_db), days)
     click.echo(f"removed {removed} events older than {days} days")
+
+
+@main.command()
+@click.option("--from-analytics", "from_analytics", is_flag=True,
+              help="Propose from what readers searched and clicked (the analytics databases).")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(min=1), help="Period to learn from.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="Proposals of each kind.")
+@click.option("--min-sessions", type=click.IntRange(min=1),
+              help="Evidence a proposal needs (setting analytics_tune_min_sessions).")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_context
+@domain_errors
+def tune(ctx, from_analytics, days, limit, min_sessions, dbs, as_json):
+    """Propose synonyms and pinned results; changes nothing (an editor accepts them on the
+    dashboard, docs/analytics.md)."""
+    if not from_analytics:
+        raise click.UsageError("say what to learn from: --from-analytics")
+    from analytics.tuning import site_proposals
+
+    settings = _settings(ctx, analytics_tune_min_sessions=min_sessions)
+    proposals = site_proposals(settings, _event_databases(settings, dbs), days, limit)
+    if as_json:
+        _emit({**dataclasses.asdict(proposals), "synonyms": [{**dataclasses.asdict(p), "line": p.line}
+                                                              for p in proposals.synonyms]})
+        return
+    click.echo("Synonyms: searches that found nothing, then other words that did")
+    for p in proposals.synonyms:
+        click.echo(f"  {p.sessions:5} sessions ({p.clicked} clicked)  {p.line}")
+    if not proposals.synonyms:
+        click.echo("  (none)")
+    click.echo("\nPins: articles readers click far down a query's results")
+    for p in proposals.pins:
+        click.echo(f"  {p.sessions:5} sessions (mean position {p.mean_position})  {p.query!r} -> {p.article}")
+    if not proposals.pins:
+        click.echo("  (none)")
+    capped = " (the latest only: analytics_tune_max_events)" if proposals.capped else ""
+    click.echo(f"\nRead {proposals.searches_read} searches and {proposals.clicks_read} clicks of the last {days} "
+               f"days{capped}. Nothing was changed: an editor accepts proposals on /admin/analytics.")
 
 
 @main.command("config")

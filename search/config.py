@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 CONFIG_FILE_NAME = "kindred.toml"
 ENV_PREFIX = "KINDRED_"
+MAX_MERGED_ANALYTICS_DBS = 9
 
 
 class ConfigError(ValueError):
@@ -138,6 +139,18 @@ class Settings:
     analytics_events_per_minute: int = _setting(60, "Reader events a client address may send per minute (more get "
                                                     "HTTP 429), and searches of it recorded per minute (more are "
                                                     "answered, not recorded). 0: no limit.")
+    analytics_merge_dbs: list = _setting([], "Other servers' analytics databases (copies of each replica's "
+                                             "analytics_db; relative to the settings file) that the dashboard, "
+                                             "`kindred analytics report` and `kindred tune --from-analytics` read, "
+                                             "read-only, together with this server's own (at most 9).")
+    analytics_tune_min_sessions: int = _setting(3, "Evidence `kindred tune --from-analytics` needs before it proposes "
+                                                   "a synonym (sessions that searched the same words in vain and then "
+                                                   "other words that found results) or a pin (sessions or readers that "
+                                                   "clicked the same article far down one query's results).")
+    analytics_tune_min_position: int = _setting(4, "A result clicked at this position or lower counts towards "
+                                                   "proposing to pin it for its query.")
+    analytics_tune_max_events: int = _setting(20_000, "Most recent searches, and as many result clicks, that one "
+                                                       "round of proposals reads (bounds its time and memory).")
 
     # Replication (docs/scaling.md)
     primary_url: str = _setting("", "Base URL of the primary this server follows as a read replica (empty: this "
@@ -293,6 +306,14 @@ def _validate(settings: Settings) -> None:
     for name in ("trusted_proxies", "analytics_events_per_minute"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} cannot be negative")
+    for name in ("analytics_tune_min_sessions", "analytics_tune_min_position", "analytics_tune_max_events"):
+        if getattr(settings, name) < 1:
+            raise ConfigError(f"{name} must be at least 1")
+    if len(settings.analytics_merge_dbs) > MAX_MERGED_ANALYTICS_DBS:
+        raise ConfigError(f"analytics_merge_dbs lists at most {MAX_MERGED_ANALYTICS_DBS} databases "
+                          "(SQLite reads ten together, this server's own included)")
+    if not all(isinstance(p, str) and p for p in settings.analytics_merge_dbs):
+        raise ConfigError("analytics_merge_dbs must be a list of paths")
     if settings.suggest_limit > settings.suggest_max_limit:
         raise ConfigError("suggest_limit cannot exceed suggest_max_limit")
     if not 0 <= settings.related_topic_weight <= 1:

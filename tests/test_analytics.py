@@ -130,3 +130,17 @@ def test_empty_result_page_offers_what_readers_click_most(sample_settings, tmp_p
     html = create_app(settings).test_client().get("/search?q=zzyzx qqvqq").get_data(as_text=True)
     assert "Popular articles" in html
     assert html.index("CBD vs THC") < html.index("What Is an Eighth")
+
+
+def test_a_visits_first_search_belongs_to_its_session(sample_settings, tmp_path):
+    settings = sample_settings.replace(analytics_db=tmp_path / "a.sqlite")
+    app = create_app(settings)
+    client = app.test_client()
+    client.get("/search?q=zzyzx qqvqq")  # a new reader: no cookie yet
+    client.get("/search?q=ketamine")
+    app.extensions["kindred.analytics"].flush()
+    cookie = client.get_cookie("kindred_sid").value
+    conn = sqlite3.connect(settings.analytics_db)
+    sessions = conn.execute("SELECT query, session FROM searches ORDER BY at").fetchall()
+    conn.close()
+    assert sessions == [("zzyzx qqvqq", cookie), ("ketamine", cookie)]

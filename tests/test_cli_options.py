@@ -416,6 +416,57 @@ def test_analytics_purge_refuses_negative_days(site):
     failed(run("--config", str(site), "analytics", "purge", "--days", "-1"), 2, "--days")
 
 
+def test_analytics_report_db_reads_the_databases_named(site, tmp_path):
+    seed_searches(site, [1, 2])
+    other = tmp_path / "replica.sqlite"
+    seed_sessions(other, [("zzyzx qqvqq", "ketamine", 1)] * 3)  # 6 searches
+    own = _settings_of(site)["analytics_db"]
+    assert report(site)["totals"]["searches"] == 2
+    assert report(site, "--db", str(other))["totals"]["searches"] == 6
+    assert report(site, "--db", own, "--db", str(other))["totals"]["searches"] == 8
+    failed(run("--config", str(site), "analytics", "report", "--db", str(tmp_path / "nope.sqlite")), 1,
+           "nope.sqlite: no such analytics database")
+
+
+def seed_sessions(path: Path, visits: list[tuple[str, str, float]]) -> None:
+    """One session per visit (words that find nothing, then words that find 3 results), that
+    many days ago."""
+    now = dt.datetime.now(dt.timezone.utc)
+    conn = connect(path)
+    with conn:
+        for n, (misses, finds, age) in enumerate(visits):
+            at = now - dt.timedelta(days=age)
+            for offset, (query, results) in enumerate(((misses, 0), (finds, 3))):
+                conn.execute("INSERT INTO searches (at, query, filters, results, latency_ms, page, session) "
+                             "VALUES (?, ?, '{}', ?, 5.0, 1, ?)",
+                             ((at + dt.timedelta(seconds=offset)).isoformat(timespec="milliseconds"), query, results,
+                              f"{n:032x}"))
+    conn.close()
+
+
+def tune_json(site: Path, *options: str) -> dict:
+    result = run("--config", str(site), "tune", "--from-analytics", "--json", *options)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_tune_min_sessions_days_limit_and_db(site, tmp_path):
+    events = tmp_path / "events.sqlite"
+    seed_sessions(events, [("zzyzx qqvqq", "ketamine", 1)] * 3 + [("zzyzx qqvqq", "ketamine", 40)]
+                  + [("qqvqq molly", "mdma", 1)] * 2)
+    found = tune_json(site, "--db", str(events))["synonyms"]  # the default: 3 sessions in 30 days
+    assert [(p["line"], p["sessions"]) for p in found] == [("zzyzx qqvqq => ketamine", 3)]
+    assert tune_json(site, "--db", str(events), "--min-sessions", "4")["synonyms"] == []
+    found = tune_json(site, "--db", str(events), "--min-sessions", "4", "--days", "45")["synonyms"]
+    assert [(p["line"], p["sessions"]) for p in found] == [("zzyzx qqvqq => ketamine", 4)]
+    found = tune_json(site, "--db", str(events), "--min-sessions", "2", "--limit", "1")["synonyms"]
+    assert [p["line"] for p in found] == ["zzyzx qqvqq => ketamine"]
+    assert len(tune_json(site, "--db", str(events), "--min-sessions", "2")["synonyms"]) == 2
+    failed(run("--config", str(site), "tune"), 2, "--from-analytics")
+    failed(run("--config", str(site), "tune", "--from-analytics", "--min-sessions", "0"), 2, "--min-sessions")
+    failed(run("--config", str(site), "tune", "--from-analytics", "--days", "0"), 2, "--days")
+
+
 # -- config and the global options -----------------------------------------------------------
 
 def test_config_prints_settings_or_the_reference(site):

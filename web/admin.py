@@ -1,4 +1,5 @@
-"""Editor pages behind the admin token: analytics dashboard and related-list explanations."""
+"""Editor pages behind the admin token: analytics dashboard (every server's events, and the
+synonyms and pins readers' searches propose), related-list explanations."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ import datetime as dt
 import re
 from functools import wraps
 
-from flask import Blueprint, Response, abort, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from wtforms import ValidationError
 
+from analytics.databases import EventDatabases
 from analytics.report import build_report, report_csv
+from analytics.site_files import SiteFileError, add_pin, add_synonym
+from analytics.tuning import site_proposals
 from web.charts import bar_chart
 from web.context import search_service, settings
 from web.editors import admin_token_matches, editors
@@ -72,35 +76,65 @@ def logout():
     return redirect(url_for("pages.search"))
 
 
-def _days() -> int:
+def _days(values=None) -> int:
     try:
-        return max(1, min(int(request.args.get("days", 30)), 365))
+        return max(1, min(int((values or request.args).get("days", 30)), 365))
     except ValueError:
         return 30
+
+
+def _databases() -> EventDatabases:
+    return EventDatabases.from_settings(settings())
 
 
 @blueprint.get("/analytics")
 @editor_required
 def analytics():
     current_app.extensions["kindred.analytics"].flush(timeout=1)
-    report = build_report(settings().resolve(settings().analytics_db), _days())
+    # A replica's database that cannot be read is named on the page; the rest still shows.
+    report = build_report(_databases(), _days(), strict=False)
+    proposals = site_proposals(settings(), _databases(), _days(), strict=False)
     titles = {}
     ids = {r["article"] for r in report["widget"]} | {r["source"] for r in report["never_clicked"]} | {
-        r["target"] for r in report["never_clicked"]}
+        r["target"] for r in report["never_clicked"]} | {p.article for p in proposals.pins}
     for article_id in ids:
         article = search_service().article(article_id)
         titles[article_id] = article.title if article else article_id
     first_day = dt.datetime.fromisoformat(report["since"]).date()
     chart = bar_chart(report["searches_per_day"], "searches", first_day, dt.datetime.now(dt.timezone.utc).date())
-    return render_template("admin_analytics.html", report=report, titles=titles, chart=chart)
+    return render_template("admin_analytics.html", report=report, titles=titles, chart=chart, proposals=proposals)
 
 
 @blueprint.get("/analytics.csv")
 @editor_required
 def analytics_csv():
-    report = build_report(settings().resolve(settings().analytics_db), _days())
+    report = build_report(_databases(), _days(), strict=False)
     return Response(report_csv(report), mimetype="text/csv",
                     headers={"Content-Disposition": f"attachment; filename=kindred-analytics-{report['days']}d.csv"})
+
+
+@blueprint.post("/proposals/accept")
+@editor_required
+def accept_proposal():
+    """Write a proposal the dashboard showed into the synonyms or rules file. Only what the
+    analytics still propose is accepted, so the form cannot write anything else."""
+    _check_form()
+    form = request.form
+    days = _days(form)
+    proposals = site_proposals(settings(), _databases(), days, strict=False)
+    try:
+        if form.get("kind") == "synonym" and (found := proposals.synonym(form.get("words"), form.get("answer"))):
+            add_synonym(settings().resolve(settings().synonyms), found)
+            flash(f"Added the synonym {found.line!r} to {settings().synonyms.name}: the next searches use it.")
+        elif form.get("kind") == "pin" and (pin := proposals.pin(form.get("query"), form.get("article"))):
+            add_pin(settings().resolve(settings().rules), pin)
+            flash(f"Pinned {pin.article!r} for {pin.query!r} in {settings().rules.name}: the next searches use it.")
+        else:
+            abort(409, "That is no longer proposed (accepted already, or the readers' evidence changed): "
+                       "reload the dashboard.")
+    except SiteFileError as exc:
+        abort(409, str(exc))
+    return redirect(url_for("admin.analytics", days=days))
 
 
 @blueprint.get("/related/<article_id:article_id>")

@@ -62,7 +62,8 @@ def search():
         cached = Cached(body, meta)
         responses.put(state, key, cached)
     took_ms = round((time.perf_counter() - started) * 1000, 2)
-    record_search(search_request, cached.meta["searched"], cached.meta["total"], took_ms, cached.meta["page"])
+    record_search(search_request, cached.meta["searched"], cached.meta["total"], took_ms, cached.meta["page"],
+                  session_id(request))
     return Response(cached.body, mimetype="application/json", headers={"X-Kindred-Cache": answered})
 
 

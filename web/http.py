@@ -35,6 +35,14 @@ def session_id(req: Request) -> str | None:
     return value if _SESSION_ID.fullmatch(value) else None
 
 
+def page_session(req: Request) -> str | None:
+    """The session a page records its search under and keeps: the cookie's, or a new one (the
+    response sets it), so a visit's first search belongs to its session too."""
+    if not settings().analytics_sessions:
+        return None
+    return session_id(req) or secrets.token_hex(16)
+
+
 def keep_session(response: Response, current: str | None) -> Response:
     """(Re)set the session cookie so a session ends after 30 idle minutes (unless sessions
     are off: analytics_sessions = false sets no cookie)."""

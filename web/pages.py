@@ -10,7 +10,7 @@ from markupsafe import Markup
 from search.article import blocks, slugify
 from search.related_lists import absolute
 from web.context import absolute_url, article_link, search_service, settings, site_base
-from web.http import cacheable, int_arg, keep_session, public_cors, session_id
+from web.http import cacheable, int_arg, keep_session, page_session, public_cors
 from web.searching import record_search, search_request_from_args
 
 blueprint = Blueprint("pages", __name__)
@@ -23,15 +23,16 @@ def search():
     search_request = search_request_from_args()
     has_query = bool(search_request.q.strip() or search_request.categories or search_request.tags)
     results = service.search(search_request) if has_query else None
+    session = page_session(request)
     if results is not None:
         record_search(search_request, results.corrected or results.query, results.total, results.took_ms,
-                      results.page)
+                      results.page, session)
     offered, heading = [], None
     if results is None or not results.hits:
         offered, heading = _offer(search_request, after_search=results is not None)
     html = render_template("search.html", request_=search_request, results=results, recent=offered,
                            recent_heading=heading)
-    return keep_session(make_response(html), session_id(request))
+    return keep_session(make_response(html), session)
 
 
 # Popular articles looked at for an empty page (in order, before the category filter).

@@ -7,7 +7,7 @@ from flask import current_app, request
 
 from search.results import SearchRequest
 from web.context import client_address, settings
-from web.http import bool_arg, int_arg, session_id
+from web.http import bool_arg, int_arg
 
 
 def search_request_from_args() -> SearchRequest:
@@ -24,8 +24,9 @@ def search_request_from_args() -> SearchRequest:
     )
 
 
-def record_search(search_request: SearchRequest, searched: str, total: int, took_ms: float, page: int) -> None:
+def record_search(search_request: SearchRequest, searched: str, total: int, took_ms: float, page: int,
+                  session: str | None) -> None:
     if searched or search_request.categories or search_request.tags:
         current_app.extensions["kindred.analytics"].record_search(
             searched, {"category": list(search_request.categories), "tag": list(search_request.tags)},
-            total, took_ms, page, session_id(request), client_address(request))
+            total, took_ms, page, session, client_address(request))

@@ -17,8 +17,9 @@ from typing import Mapping, NamedTuple
 from search.analysis import fold
 
 ELLIPSIS = "\u2026"
-# Snippets are chosen from the start of long bodies; beyond this, scanning costs more than it finds.
-SCAN_CHARS = 20_000
+# Snippets are chosen from the start of long bodies; beyond this, reading and scanning the text
+# for every hit costs more than it finds (docs/search.md#highlighting-facets-autocomplete).
+SCAN_CHARS = 12_000
 _POSSESSIVES = ("'s", "\u2019s")
 # Occurrences of one word weighed for the passage: the first ones say where the article
 # talks about it; a word repeated a hundred times would only cost time.

@@ -11,14 +11,13 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from analytics.events import EVENT_FIELDS, MAX_EVENT_BYTES, InvalidEvent
 from search.article import Article, InvalidArticle
 from search.related_lists import absolute
-from search.query import clean
-from search.results import Hit, SearchRequest, SearchResponse
+from search.results import Hit, SearchResponse
 from web.context import (absolute_url, article_link, client_address, image_link, indexer, search_service, settings,
                          site_base)
 from web.errors import ApiError
 from web.http import cacheable, int_arg, json_body, public_cors, require_admin, session_id
 from web.response_cache import Cached
-from web.searching import record_search, search_request_from_args
+from web.searching import record_search, search_key, search_request_from_args
 
 blueprint = Blueprint("api", __name__)
 
@@ -38,21 +37,13 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     }
 
 
-def search_key(search_request: SearchRequest) -> str:
-    """The request as the response depends on it: the query as searched, the filters, the page,
-    and where this response's links start (site_url, or the Host asked for)."""
-    r = search_request
-    return json.dumps([clean(r.q), r.categories, r.tags, r.sort, r.page, r.per_page, r.exact, r.facets,
-                       site_base()], ensure_ascii=False, separators=(",", ":"))
-
-
 @blueprint.get("/search")
 @public_cors
 def search():
     started = time.perf_counter()
     search_request = search_request_from_args()
     service, responses = search_service(), current_app.extensions["kindred.responses"]
-    state, key = service.state(), search_key(search_request)
+    state, key = service.state(), search_key(search_request, site_base())
     cached = responses.get(state, key)
     answered = "hit" if cached else "miss"
     if cached is None:

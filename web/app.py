@@ -17,7 +17,7 @@ from web.editors import Editors
 from web.http import ArticleIdConverter, enforce_body_limit
 from web.popularity import PopularityFeed
 from web.response_cache import ResponseCache
-from web.stored_lists import StoredLists
+from web.fast_path import FastPath
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         analytics_db, settings.analytics_enabled, settings.analytics_retention_days,
         settings.analytics_events_per_minute, settings.analytics_sessions)
     app.extensions["kindred.popularity"] = PopularityFeed(analytics_db, settings.analytics_enabled)
-    app.wsgi_app = StoredLists(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = FastPath(app, app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # Only the client address: the scheme comes through gunicorn's forwarded_allow_ips.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies, x_proto=0)  # type: ignore[method-assign]

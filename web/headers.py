@@ -12,7 +12,7 @@ PAGE_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; scri
                "connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'")
 
 
-# What every answer carries, whoever makes it (the app, or web/stored_lists.py).
+# What every answer carries, whoever makes it (the app, or web/fast_path.py).
 READER_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "strict-origin-when-cross-origin"}
 
 

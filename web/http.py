@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from flask import Request, Response, make_response, request
 from flask_cors import cross_origin
+from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
@@ -66,9 +67,10 @@ class ArticleIdConverter(PathConverter):
         return quote(value, safe="")
 
 
-def int_arg(name: str, default: int, *aliases: str) -> int:
+def int_arg(name: str, default: int, *aliases: str, args: MultiDict | None = None) -> int:
+    args = request.args if args is None else args
     for key in (name, *aliases):
-        raw = request.args.get(key)
+        raw = args.get(key)
         if raw is None:
             continue
         try:
@@ -81,9 +83,9 @@ def int_arg(name: str, default: int, *aliases: str) -> int:
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
-def bool_arg(name: str, default: bool) -> bool:
+def bool_arg(name: str, default: bool, args: MultiDict | None = None) -> bool:
     """true/false (or 1/0); anything else is a 400, as the OpenAPI document says."""
-    raw = request.args.get(name)
+    raw = (request.args if args is None else args).get(name)
     if raw is None:
         return default
     try:

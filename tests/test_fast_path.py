@@ -1,6 +1,6 @@
-"""The related API's fast path (web/stored_lists.py) answers exactly as the app does: the
-legacy prefix /api/related/<id> is served by the app itself, so the two are compared header
-by header, and everything the fast path leaves alone still gets the app's answer."""
+"""The fast path (web/fast_path.py) answers exactly as the app does: the legacy prefix /api/...
+is served by the app itself, so the two are compared header by header, and everything the
+fast path leaves alone still gets the app's answer."""
 
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ def comparable(response) -> tuple:
 
 
 @pytest.fixture
-def client(sample_settings):
-    return create_app(sample_settings).test_client()
+def client(writable_sample):
+    """A private copy of the sample index: its shared response cache starts empty."""
+    return create_app(writable_sample).test_client()
 
 
 @pytest.mark.parametrize("query", ["", "?limit=1", "?limit=3", "?limit=20"])
@@ -90,3 +91,49 @@ def test_the_common_request_never_reaches_the_apps_view(client, monkeypatch):
     monkeypatch.setattr(api, "_related_response", refuse)
     assert client.get(f"/api/v1/related/{ARTICLE}?limit=2").get_json()["related"]
     assert client.get(f"/api/related/{ARTICLE}?limit=2").status_code == 500  # the app's own route asks it
+
+
+SEARCHES = ["?q=ketamine", "?q=weed&per_page=3&page=2", "?q=cannabis&category=Cannabis&facets=false",
+            "?q=overdose&sort=date"]
+
+
+@pytest.mark.parametrize("query", SEARCHES)
+def test_a_search_already_answered_is_answered_as_the_app_answers_it(client, query):
+    first = client.get(f"/api/v1/search{query}")  # the app searches and keeps the answer
+    assert first.headers["X-Kindred-Cache"] == "miss"
+    fast = client.get(f"/api/v1/search{query}")
+    app = client.get(f"/api/search{query}")
+    assert fast.headers["X-Kindred-Cache"] == app.headers["X-Kindred-Cache"] == "hit"
+    assert comparable(fast) == comparable(app) and fast.get_json() == first.get_json()
+
+
+def test_a_cached_search_still_counts_for_analytics(writable_sample):
+    app = create_app(writable_sample)
+    client = app.test_client()
+    for _ in range(3):
+        assert client.get("/api/v1/search?q=naloxone").status_code == 200
+    app.extensions["kindred.analytics"].flush()
+    from analytics.databases import EventDatabases
+    from analytics.report import build_report
+
+    report = build_report(EventDatabases(writable_sample.resolve(writable_sample.analytics_db), ()))
+    assert {r["query"]: r["searches"] for r in report["top_queries"]}["naloxone"] == 3
+
+
+@pytest.mark.parametrize("query", ["?q=ketamine&page=0", "?q=ketamine&exact=maybe", "?q=ketamine&per_page=500"])
+def test_a_search_the_app_refuses_is_refused_by_the_app(client, query):
+    fast, app = client.get(f"/api/v1/search{query}"), client.get(f"/api/search{query}")
+    assert fast.status_code == 400 and comparable(fast) == comparable(app)
+
+
+def test_a_cached_search_never_reaches_the_apps_view(client, monkeypatch):
+    from web import api
+
+    assert client.get("/api/v1/search?q=ketamine").status_code == 200
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the app's view was asked")
+
+    monkeypatch.setattr(api, "search_service", refuse)
+    assert client.get("/api/v1/search?q=ketamine").get_json()["total"] > 0
+    assert client.get("/api/search?q=ketamine").status_code == 500  # the app's own route asks it

@@ -94,8 +94,10 @@ def dir_bytes(path: Path) -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without KINDRED_* settings (the Makefile exports KINDRED_ENGINE), plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDRED_")}
+    """The environment without KINDRED_* settings (the Makefile exports KINDRED_ENGINE), plus extra.
+    KINDRED_CORPORA stays: it is the benchmark's own (bench/corpora.py), not a setting, and a
+    stage started without it would look for the corpora beside the checkout instead."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDRED_") or k == "KINDRED_CORPORA"}
     env.update(extra)
     return env
 

@@ -86,6 +86,17 @@ def current_rss_mib() -> float:
     return value if value is not None else float("nan")
 
 
+def workers_rss_mib(master: int) -> dict[int, float]:
+    """VmRSS of each gunicorn worker (the children of a gunicorn master, such as `kindred serve`)."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    rss = {}
+    for pid in map(int, children):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss[pid] = round(int(line.split()[1]) / 1024, 1)
+    return rss
+
+
 def dir_bytes(path: Path) -> int:
     path = Path(path)
     if path.is_file():

@@ -146,15 +146,17 @@ def prepare(corpus: str, workdir: Path, limits: dict) -> dict:
 
 # Measuring --------------------------------------------------------------------------------
 
-def measure(run: Callable[[str], list[str]], queries: list[str], limits: dict,
+def measure(run: Callable[[str], list[str] | None], queries: list[str], limits: dict,
             count: int | None = None) -> tuple[dict, list[list[str]]]:
     """Warm up on the first queries, then time each query in order: all of them, or `count`,
-    or as many as fit in the time budget (at least 20)."""
+    or as many as fit in the time budget (at least 20). A query run() answers None (stopped by
+    Kindred's search_timeout) counts with the time it took, as no answer, in `timeouts`."""
     for q in queries[: limits["warm"]]:
         run(q)
     times: list[float] = []
     cpu: list[float] = []
     results: list[list[str]] = []
+    timeouts = 0
     clock, cpu_clock = time.perf_counter, time.thread_time
     started = clock()
     deadline = started + limits["budget_s"]
@@ -163,7 +165,8 @@ def measure(run: Callable[[str], list[str]], queries: list[str], limits: dict,
         ids = run(q)
         times.append(clock() - t)
         cpu.append(cpu_clock() - c)
-        results.append(ids)
+        timeouts += ids is None
+        results.append(ids or [])
         if count is None and len(times) >= 20 and clock() > deadline:
             break
     wall = clock() - started
@@ -171,6 +174,7 @@ def measure(run: Callable[[str], list[str]], queries: list[str], limits: dict,
     # The thread's CPU time per query: less sensitive than wall time to other load on the machine.
     stats["p50_cpu_ms"] = latency_stats(cpu, wall)["p50_ms"]
     stats["of"] = len(queries)
+    stats["timeouts"] = timeouts
     return stats, results
 
 
@@ -198,8 +202,19 @@ def load_docs(workdir: Path) -> list[dict]:
 def kindred_worker(engine: str, workdir: Path, tmp: Path, queries: dict, limits: dict, corpus: str) -> dict:
     from indexer.build import Indexer
     from search.config import load_settings
+    from search.deadline import SearchTimeout
     from search.results import SearchRequest
     from search.service import SearchService
+
+    def answered(run: Callable[[str], list[str]]) -> Callable[[str], list[str] | None]:
+        """run, answering None where search_timeout stopped the query (a reader gets an error):
+        one slow query must not lose the system's figures."""
+        def guarded(q: str) -> list[str] | None:
+            try:
+                return run(q)
+            except SearchTimeout:
+                return None
+        return guarded
 
     base_rss = current_rss_mib()
 
@@ -226,8 +241,8 @@ def kindred_worker(engine: str, workdir: Path, tmp: Path, queries: dict, limits:
         out["engine_docs_per_s"] = round(report.indexed / engine_s, 1)
 
     service = SearchService(settings)
-    search = lambda q: [h.id for h in service.search(SearchRequest(q=q, facets=False)).hits]  # noqa: E731
-    rank = lambda q: service.rank(q, limit=10)  # noqa: E731
+    search = answered(lambda q: [h.id for h in service.search(SearchRequest(q=q, facets=False)).hits])
+    rank = answered(lambda q: service.rank(q, limit=10))
     sets: dict = {}
     for name in ("short", "long"):
         qs = queries[name]
@@ -258,7 +273,7 @@ def kindred_worker(engine: str, workdir: Path, tmp: Path, queries: dict, limits:
         variants = {}
         for label, extra in VARIANTS.items():
             variant = SearchService(settings_for(**extra))
-            run = lambda q, s=variant: [h.id for h in s.search(SearchRequest(q=q, facets=False)).hits]  # noqa: E731
+            run = answered(lambda q, s=variant: [h.id for h in s.search(SearchRequest(q=q, facets=False)).hits])
             stats, results = measure(run, queries["long"], limits, count)
             judge(stats, results, queries["judged_long"])
             variants[label] = {"settings": extra, **stats}

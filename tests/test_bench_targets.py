@@ -4,7 +4,7 @@ bench/report.py), on made-up figures: which figure is compared with which, and w
 from __future__ import annotations
 
 from bench.common import clean_env
-from bench.engines import ratios
+from bench.engines import measure, ratios
 from bench.http import http_ratios
 from bench.relevance import baseline_comparison
 from bench.report import engines_targets
@@ -81,3 +81,11 @@ def test_relevance_may_drop_by_the_tolerance_and_no_more():
     assert compared[("adi", "tantivy")]["met"] is False  # 0.5083 -> 0.5052: -0.0031
     assert compared[("cacm", "whoosh")]["met"] is True
     assert ("medquad-questions", "whoosh") not in compared  # no figure before: nothing to compare
+
+
+def test_a_query_stopped_by_the_search_timeout_is_counted_not_fatal():
+    answers = {"slow": None}  # what the bench's Kindred runner answers when search_timeout stops a query
+    stats, results = measure(lambda q: answers.get(q, [q]), ["fast", "slow", "other"], {"warm": 1, "budget_s": 60})
+    assert stats["n"] == 3
+    assert stats["timeouts"] == 1
+    assert results == [["fast"], [], ["other"]]

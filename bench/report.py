@@ -177,6 +177,8 @@ def long_question_target(engines: dict) -> list[list]:
             continue
         s, rank = r["sets"]["long"]["search"], r["sets"]["long"]["rank"]
         quality = f"; nDCG@10 {s['ndcg@10']}" if "ndcg@10" in s else ""
+        if s.get("timeouts"):
+            quality += f"; {s['timeouts']} stopped by search_timeout, counted at the time they took"
         rows.append([f"Kindred-whoosh long-question `search()` p99, {r['docs']:,} {CORPUS_LABELS.get(corpus, corpus)} "
                      f"docs", f"≤ {goal} ms",
                      f"{ms(s['p99_ms'])} ms (p50 {ms(s['p50_ms'])} ms, n={s['n']}; `rank()` p99 {ms(rank['p99_ms'])} ms)"
@@ -304,6 +306,9 @@ def engines_section(engines: dict, quick: bool) -> list[str]:
     results = engines["results"]
     for corpus in corpora:
         out += [f"### {CORPUS_LABELS.get(corpus, corpus)}", ""]
+        out += [f"> {SYSTEM_LABELS[r['system']]}: {r['note']}." for r in results
+                if r["corpus"] == corpus and r.get("note")]
+        out += [""] if out[-1] != "" else []
         rows = []
         for system in SYSTEM_LABELS:
             r = next((x for x in results if x["system"] == system and x["corpus"] == corpus), None)

@@ -7,7 +7,7 @@ from bench.common import clean_env
 from bench.engines import measure, ratios
 from bench.http import http_ratios
 from bench.relevance import baseline_comparison
-from bench.report import engines_targets
+from bench.report import engines_targets, long_question_target
 
 
 def test_stages_keep_the_corpora_location_but_no_setting(monkeypatch):
@@ -89,3 +89,13 @@ def test_a_query_stopped_by_the_search_timeout_is_counted_not_fatal():
     assert stats["n"] == 3
     assert stats["timeouts"] == 1
     assert results == [["fast"], [], ["other"]]
+
+
+def test_a_long_question_target_without_figures_is_not_met_and_says_why():
+    engines = {"results": [{"system": "kindred-whoosh", "corpus": "wikipedia-2015",
+                            "error": "Traceback ...\nSearchTimeout: the search took longer than 2 s"}],
+               "corpora": {"wikipedia-2015": {}}}
+    rows = {row[0]: row for row in long_question_target(engines)}
+    wikipedia = next(row for label, row in rows.items() if "Wikipedia" in label)
+    assert "SearchTimeout" in wikipedia[2]
+    assert wikipedia[3] == "**not met**"

@@ -302,17 +302,20 @@ def _tool_version(args: Sequence[str]) -> str:
     return text[0] if text else "unknown"
 
 
-def _commit() -> str:
+def checkout_commit(repo: Path = REPO) -> str:
     """The checkout's commit, read from .git's files (no git command)."""
-    git = REPO / ".git"
+    git = repo / ".git"
     try:
+        if git.is_file():  # a worktree: .git names its own directory, whose commondir holds the refs
+            git = (repo / git.read_text().split(":", 1)[1].strip()).resolve()
+        common = (git / (git / "commondir").read_text().strip()).resolve() if (git / "commondir").exists() else git
         head = (git / "HEAD").read_text().strip()
         if not head.startswith("ref:"):
             return head[:12]
         ref = head.split(" ", 1)[1]
-        if (git / ref).exists():
-            return (git / ref).read_text().strip()[:12]
-        for line in (git / "packed-refs").read_text().splitlines():
+        if (common / ref).exists():
+            return (common / ref).read_text().strip()[:12]
+        for line in (common / "packed-refs").read_text().splitlines():
             if line.endswith(" " + ref):
                 return line.split()[0][:12]
     except OSError:
@@ -340,7 +343,7 @@ def machine() -> dict:
         "libraries": versions,
         "wrk": _tool_version(["wrk", "--version"]),
         "nginx": _tool_version(["nginx", "-v"]),
-        "commit": _commit(),
+        "commit": checkout_commit(),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
     }
 

@@ -3,7 +3,7 @@ bench/report.py), on made-up figures: which figure is compared with which, and w
 
 from __future__ import annotations
 
-from bench.common import clean_env
+from bench.common import checkout_commit, clean_env
 from bench.engines import measure, ratios
 from bench.http import http_ratios
 from bench.relevance import baseline_comparison
@@ -99,3 +99,19 @@ def test_a_long_question_target_without_figures_is_not_met_and_says_why():
     wikipedia = next(row for label, row in rows.items() if "Wikipedia" in label)
     assert "SearchTimeout" in wikipedia[2]
     assert wikipedia[3] == "**not met**"
+
+
+def test_the_commit_is_read_in_a_git_worktree_too(tmp_path):
+    """`make bench` records the commit it measured; in a worktree .git is a file naming the worktree's
+    own directory, whose refs live in the main repository's."""
+    main = tmp_path / "main" / ".git"
+    (main / "refs" / "heads").mkdir(parents=True)
+    (main / "refs" / "heads" / "feature").write_text("0123456789abcdef0123\n")
+    own = main / "worktrees" / "feature"
+    own.mkdir(parents=True)
+    (own / "HEAD").write_text("ref: refs/heads/feature\n")
+    (own / "commondir").write_text("../..\n")
+    checkout = tmp_path / "feature"
+    checkout.mkdir()
+    (checkout / ".git").write_text(f"gitdir: {own}\n")
+    assert checkout_commit(checkout) == "0123456789ab"

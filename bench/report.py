@@ -109,7 +109,7 @@ def machine_section(run: dict) -> list[str]:
         ["Libraries", ", ".join(f"{k} {v}" for k, v in libs.items())],
         ["wrk / nginx", f"{m['wrk'].split(' Copyright')[0]} / {m['nginx']}"],
         ["Kindred commit", m["commit"]],
-        ["Started", run["started"]],
+        ["Last `bench/run.py` started", run["started"]],
     ]
     out = ["## Machine and run", "", table(["", ""], rows), ""]
     stages = run.get("stages", {})

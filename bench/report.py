@@ -614,11 +614,12 @@ def http_section(http: dict) -> list[str]:
            f"{limits.get('warm_search', limits['warm'])} s from another log of the same kind, and each round replays "
            "its own log (new draws, so a round never finds exactly its requests cached by an earlier one). Latency is wrk's "
            "(with coordinated omission)." + export_note(http.get("export")), "",
-           "Worker types: gevent workers keep a connection open between requests (keep-alive), sync workers close "
-           "it after each response, so wrk reconnects for every request; that alone changes req/s. The bare Flask "
-           "ceiling is therefore measured with both (gunicorn's own `gevent` worker class and `sync`), and each "
-           "Kindred figure is compared with the ceiling of its own worker type. The exported files are compared "
-           "with the faster of the two.", "",
+           "Worker types: a gevent worker keeps connections open between requests (keep-alive) and interleaves "
+           "the requests of many connections in one process; a sync worker serves one connection at a time and "
+           "closes it after each response, so wrk reconnects for every request. To compare like with like, the bare "
+           "Flask ceiling is measured with both (gunicorn's own `gevent` worker class, and `sync`) and each Kindred "
+           "figure is compared with the ceiling of its own worker type; the exported files are compared with the "
+           "faster of the two.", "",
            table(["server", "URLs", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "requests"], rows), "",
            "![HTTP requests per second](img/bench-http.png)", "", "Ratios, same run:", ""]
     rrows = [[r["name"], ratio_text(r), r["target"], verdict(r["met"])] for r in http["ratios"]]

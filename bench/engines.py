@@ -67,7 +67,7 @@ STEPS = {
     "total": [("search/service.py", "search"), ("search/service.py", "rank")],
     "planning": [("search/planner.py", "plan")],
     "spelling": [("search/spelling.py", "correct")],
-    "feedback": [("search/service.py", "article_term_counts"), ("search/feedback.py", "expansion"),
+    "feedback": [("search/feedback.py", "expansion"),
                  ("search/engines/whoosh.py", "rescore"), ("search/engines/tantivy.py", "rescore")],
     "engine search": [("search/engines/whoosh.py", "search"), ("search/engines/tantivy.py", "search")],
     "hits (store + snippets)": [("search/service.py", "_hits")],

@@ -44,7 +44,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote_plus
 
-from bench.common import KINDRED, RESULTS, SEED, clean_env, latency_stats, remove, write_json
+from bench.common import KINDRED, RESULTS, SEED, clean_env, latency_stats, remove, workers_rss_mib, write_json
 from bench.corpora import read
 from bench.http import Servers, kindred_server, write_config
 
@@ -97,17 +97,6 @@ def get(base: str, query: str) -> tuple[int, float]:
         exc.read()
         status = exc.code
     return status, time.perf_counter() - started
-
-
-def workers_rss_mib(master: int) -> dict[int, float]:
-    """VmRSS of each gunicorn worker (the children of `kindred serve`)."""
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    rss = {}
-    for pid in map(int, children):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss[pid] = round(int(line.split()[1]) / 1024, 1)
-    return rss
 
 
 def growth(before: dict[int, float], after: dict[int, float]) -> float:

@@ -86,6 +86,17 @@ def current_rss_mib() -> float:
     return value if value is not None else float("nan")
 
 
+def workers_rss_mib(master: int) -> dict[int, float]:
+    """VmRSS of each gunicorn worker (the children of a gunicorn master, such as `kindred serve`)."""
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    rss = {}
+    for pid in map(int, children):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss[pid] = round(int(line.split()[1]) / 1024, 1)
+    return rss
+
+
 def dir_bytes(path: Path) -> int:
     path = Path(path)
     if path.is_file():
@@ -94,8 +105,10 @@ def dir_bytes(path: Path) -> int:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without KINDRED_* settings (the Makefile exports KINDRED_ENGINE), plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDRED_")}
+    """The environment without KINDRED_* settings (the Makefile exports KINDRED_ENGINE), plus extra.
+    KINDRED_CORPORA stays: it is the benchmark's own (bench/corpora.py), not a setting, and a
+    stage started without it would look for the corpora beside the checkout instead."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KINDRED_") or k == "KINDRED_CORPORA"}
     env.update(extra)
     return env
 
@@ -289,17 +302,20 @@ def _tool_version(args: Sequence[str]) -> str:
     return text[0] if text else "unknown"
 
 
-def _commit() -> str:
+def checkout_commit(repo: Path = REPO) -> str:
     """The checkout's commit, read from .git's files (no git command)."""
-    git = REPO / ".git"
+    git = repo / ".git"
     try:
+        if git.is_file():  # a worktree: .git names its own directory, whose commondir holds the refs
+            git = (repo / git.read_text().split(":", 1)[1].strip()).resolve()
+        common = (git / (git / "commondir").read_text().strip()).resolve() if (git / "commondir").exists() else git
         head = (git / "HEAD").read_text().strip()
         if not head.startswith("ref:"):
             return head[:12]
         ref = head.split(" ", 1)[1]
-        if (git / ref).exists():
-            return (git / ref).read_text().strip()[:12]
-        for line in (git / "packed-refs").read_text().splitlines():
+        if (common / ref).exists():
+            return (common / ref).read_text().strip()[:12]
+        for line in (common / "packed-refs").read_text().splitlines():
             if line.endswith(" " + ref):
                 return line.split()[0][:12]
     except OSError:
@@ -327,7 +343,7 @@ def machine() -> dict:
         "libraries": versions,
         "wrk": _tool_version(["wrk", "--version"]),
         "nginx": _tool_version(["nginx", "-v"]),
-        "commit": _commit(),
+        "commit": checkout_commit(),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""),
     }
 

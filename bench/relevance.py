@@ -6,7 +6,8 @@ Runs the command line exactly as a user would (from the repository root, without
 so no site synonyms or rules, and with no KINDRED_* variables) and keeps its JSON: nDCG@10,
 MAP, recall@100 over all judged queries, the mean query time and the build time. Each row
 carries the best peer's nDCG@10 on the collection (raw Whoosh, raw tantivy, SQLite FTS5,
-bm25s; bench/judged.py, cached) and Kindred's margin over it.
+bm25s; bench/judged.py, cached) and Kindred's margin over it, and each row is compared with
+bench/relevance_baseline.json: nDCG@10 before issue 16's round, which may drop by its tolerance at most.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
 sys.path.insert(0, str(_BENCH.parent))
 
 import argparse
+import json
 import time
 
 from bench.common import KINDRED, REPO, RESULTS, clean_env, run_json, write_json
@@ -28,6 +30,21 @@ from bench.corpora import CORPORA
 from bench.judged import COLLECTIONS, Judged, load, peer_scores
 
 ENGINES = ("whoosh", "tantivy")
+BASELINE = Path(__file__).resolve().with_name("relevance_baseline.json")
+
+
+def baseline_comparison(rows: list[dict]) -> dict:
+    """Each measured row that the baseline has, beside it: the change and whether it is within the
+    tolerance (no worse than the baseline minus it)."""
+    baseline = json.loads(BASELINE.read_text(encoding="utf-8"))
+    compared = []
+    for row in rows:
+        before = baseline["ndcg@10"].get(row["collection"], {}).get(row["engine"])
+        if before is not None:
+            change = round(row["ndcg@10"] - before, 4)
+            compared.append({"collection": row["collection"], "engine": row["engine"], "before": before,
+                             "after": row["ndcg@10"], "change": change, "met": change >= -baseline["tolerance"]})
+    return {"commit": baseline["commit"], "tolerance": baseline["tolerance"], "rows": compared}
 
 
 def command(collection: Judged, engine: str) -> list[str]:
@@ -67,6 +84,11 @@ def main() -> None:
             print(f"  {name:18} {engine:8} nDCG@10 {result['ndcg@10']:.4f} (best peer {best:.4f}, "
                   f"{result['ndcg@10'] - best:+.4f})  MAP {result['map']:.4f}  R@100 {result['recall@100']:.4f}  "
                   f"{result['mean_query_ms']:.1f} ms/query", flush=True)
+    comparison = baseline_comparison(rows)
+    print(f"\nnDCG@10 against {comparison['commit']} (tolerance -{comparison['tolerance']}):")
+    for row in comparison["rows"]:
+        print(f"  {row['collection']:18} {row['engine']:8} {row['before']:.4f} -> {row['after']:.4f} "
+              f"({row['change']:+.4f}) {'met' if row['met'] else 'NOT met'}")
     write_json(args.json, {"quick": args.quick, "rows": rows, "wall_s": round(time.perf_counter() - started, 1)})
 
 

@@ -95,7 +95,7 @@ class RelatedModel:
     What `fit` learns: `vocabulary_` (term -> column), `terms_`, `idf_` and
     `topic_components_` (None without topics): all `transform` needs, and all that is
     stored (indexer/related_state.py) and loaded back for upserts. The fitted articles'
-    own vectors (`ids_`, `matrix_`, `topics_`) are what `neighbors` compares.
+    own vectors (`ids_`, `matrix_` and its transpose, `topics_`) are what `neighbors` compares.
     """
 
     def __init__(self, n_candidates: int = 40, min_df: int | float = 1, max_df: float | str = "auto",
@@ -133,6 +133,7 @@ class RelatedModel:
         self.terms_ = vectorizer.get_feature_names_out()
         self.idf_ = smooth_idf(np.bincount(counts.indices, minlength=counts.shape[1]), counts.shape[0])
         self.matrix_ = tfidf_rows(counts, [len(t) for t in terms], self.idf_, self.tf_saturation)
+        self.transposed_ = self.matrix_.T.tocsr()  # what every row's top-k product multiplies by
         self.topic_components_ = self._fit_topics(self.matrix_)
         self.topics_ = self._topic_vectors(self.matrix_)
         return self
@@ -178,21 +179,23 @@ class RelatedModel:
             return text_cosine
         return ((1 - self.topic_weight) * text_cosine + self.topic_weight * topic_cosine).astype(np.float32)
 
-    def neighbors(self) -> list[list[Neighbor]]:
-        """Top candidates for every fitted article, best first, itself excluded, each with
-        its explanation (the terms contributing most to the TF-IDF cosine)."""
+    def neighbors(self, rows: range | None = None, words: Sequence[str] | None = None) -> list[list[Neighbor]]:
+        """Top candidates for the fitted articles in `rows` (all by default), best first,
+        itself excluded, each with its explanation: the terms contributing most to the TF-IDF
+        cosine, as `words` gives each column (the stems by default). A row's candidates do not
+        depend on which rows are asked with it."""
         matrix = self.matrix_
         n = matrix.shape[0]
-        if n == 0:
+        span = range(n) if rows is None else rows
+        if n == 0 or not span:
             return []
-        transposed = matrix.T.tocsr()
-        terms = self.terms_.tolist()
+        terms = self.terms_.tolist() if words is None else words
         pool = min(2 * self.n_candidates + 1, n)
         topics = self.topics_
         out: list[list[Neighbor]] = []
-        for start in range(0, n, self.chunk_size):
-            chunk = matrix[start:start + self.chunk_size]
-            found = sp_matmul_topn(chunk, transposed, top_n=pool, threshold=0.0,
+        for start in range(span.start, span.stop, self.chunk_size):
+            chunk = matrix[start:min(start + self.chunk_size, span.stop)]
+            found = sp_matmul_topn(chunk, self.transposed_, top_n=pool, threshold=0.0,
                                    n_threads=self.n_threads).tocsr()
             rows = np.repeat(np.arange(found.shape[0]), np.diff(found.indptr))
             keep = found.indices != rows + start

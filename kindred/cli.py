@@ -126,6 +126,9 @@ def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, id_prefix, 
     finally:
         rejections.close()
     timings = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in report.timings.items())
+    if report.related_timings:  # the last step's parts
+        timings += " (" + ", ".join(f"{k.removeprefix('related_')[:-2]} {v:.1f}s"
+                                    for k, v in report.related_timings.items()) + ")"
     click.echo(f"indexed {report.indexed} articles into version {report.version} "
                f"({report.rejected_count} rejected, {report.skipped_count} skipped; {timings})")
     if report.rejected_count:

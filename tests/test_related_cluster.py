@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
 import re
 import sqlite3
@@ -17,7 +18,8 @@ import pytest
 
 from indexer.build import Indexer
 from indexer.sources import Record, read_paths
-from search.config import ConfigError
+from search.config import ConfigError, load_settings
+from tests.browser.servers import LOCALHOST, free_port
 from tests.conftest import REPO, SAMPLE, make_settings, write_jsonl
 
 ARTICLES = 360
@@ -78,6 +80,35 @@ def test_a_local_cluster_of_two_processes_gives_the_lists_of_the_in_process_buil
     assert {item[0] for item in lists["a0"]}.isdisjoint({"copy0"})  # its own copy is no news
     for table, rows in in_process.items():
         assert on_cluster[table] == rows, table
+
+
+@pytest.mark.slow
+def test_kindred_index_on_a_scheduler_and_workers_started_as_documented(tmp_path):
+    """docs/scaling.md's commands: `dask scheduler`, `dask worker` (two processes), then
+    `kindred index --cluster tcp://...`; the lists are the in-process build's."""
+    source = synthetic_site(tmp_path / "site.jsonl")
+    # Default settings on both sides: the command runs where no kindred.toml is, without KINDRED_* variables.
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("KINDRED_")}
+    Indexer(load_settings(overrides={"index_dir": str(tmp_path / "in-process")}, environ={},
+                          look_in_cwd=False)).build([source])
+    port = free_port()
+    address = f"tcp://{LOCALHOST}:{port}"
+    dask = str(Path(sys.executable).with_name("dask"))
+    scheduler = subprocess.Popen([dask, "scheduler", "--host", LOCALHOST, "--port", str(port), "--no-dashboard"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = subprocess.Popen([dask, "worker", address, "--nworkers", "2", "--nthreads", "1", "--no-dashboard"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    try:
+        result = subprocess.run([sys.executable, "-m", "kindred", "index", str(source), "--index-dir",
+                                 str(tmp_path / "cluster"), "--cluster", address, "--quiet"],
+                                capture_output=True, text=True, cwd=tmp_path, env=environ, timeout=600)
+    finally:
+        for process in (workers, scheduler):
+            process.terminate()
+            process.wait(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "cluster_start" in result.stdout  # the build says it ran on the cluster
+    assert related_tables(tmp_path / "cluster") == related_tables(tmp_path / "in-process")
 
 
 def test_the_setting_takes_a_local_cluster_or_a_scheduler_address(tmp_path):

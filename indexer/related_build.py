@@ -14,6 +14,7 @@ these same block functions, so both give the same lists.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -22,11 +23,11 @@ from typing import Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from indexer.related import (Neighbor, RelatedModel, RelatedPolicy, near_duplicates, pairwise_similarity,
                              recency_pools)
-from indexer.related_state import RelatedState
+from indexer.related_state import RelatedState, encode_candidates
 from search.article import Article
 from search.config import Settings
 from search.document import IndexDoc
-from search.related_lists import ItemCard, RelatedEntry, RelatedPayload, render
+from search.related_lists import ItemCard, RelatedEntry, RelatedPayload, entries_json, render
 from search.store import Store
 
 # At most this many articles per block (the unit of work here and on a cluster's workers);
@@ -68,13 +69,22 @@ def model_params(settings: Settings) -> dict[str, object]:
             "topic_weight": settings.related_topic_weight}
 
 
+@dataclass(frozen=True)
+class ListRow:
+    """An article's related material as the store keeps it."""
+
+    candidates: str  # its text neighbours (related_state.encode_candidates)
+    entries: str  # its list's entries (entries_json)
+    payload: RelatedPayload | None  # what readers are sent; None when not rendered
+    shown: tuple[str, ...]  # the ids its list shows
+
+
 @dataclass
 class Batch:
     """A build's related lists and what made them."""
 
     model: RelatedModel
-    candidates: list[list[Neighbor]]  # each fitted article's text neighbours, in model.ids_ order
-    lists: dict[str, tuple[list[RelatedEntry], RelatedPayload | None]]  # payload None when not rendered
+    lists: dict[str, ListRow]  # for every fitted article, in model.ids_ order
     timings: dict[str, float]
 
 
@@ -84,9 +94,24 @@ class NeighborWork:
 
     model: RelatedModel
     words: list[str]  # each column's written word, for explanations
+    duplicate_threshold: float
     article_links: str
     teaser_length: int
     render: bool
+
+
+# A neighbour as blocks pass it between processes: (id, similarity, why). Plain tuples pickle
+# many times faster than frozen slotted dataclasses, and a batch passes millions.
+Candidate = tuple[str, float, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class FoundBlock:
+    """A neighbour block's result."""
+
+    candidates: list[list[Candidate]]  # each row's text neighbours, best first
+    copies: dict[str, set[str]]  # near-duplicates among them (`near_duplicates`)
+    cards: list[ItemCard]  # its articles' item cards (none when not rendered)
 
 
 @dataclass(frozen=True)
@@ -102,23 +127,26 @@ class ListWork:
     vectors: RelatedModel | None  # for diversity's pairwise similarity, else None
 
 
-def neighbor_block(work: NeighborWork, block: tuple[range, Sequence[Article]]
-                   ) -> tuple[list[list[Neighbor]], list[ItemCard]]:
-    """A block's text neighbours (explained in written words) and its articles' cards."""
+def neighbor_block(work: NeighborWork, block: tuple[range, Sequence[Article]]) -> FoundBlock:
+    """A block's text neighbours (explained in written words), the near-duplicates among them
+    and its articles' cards."""
     rows, articles = block
-    candidates = work.model.neighbors(rows, work.words)
+    found = work.model.neighbors(rows, work.words)
+    copies = near_duplicates({a.id: row for a, row in zip(articles, found)}, work.duplicate_threshold)
     cards = [ItemCard.of(a, work.article_links, work.teaser_length) for a in articles] if work.render else []
-    return candidates, cards
+    return FoundBlock([[(n.id, n.similarity, n.why) for n in row] for row in found], copies, cards)
 
 
-def list_block(work: ListWork, block: Sequence[tuple[str, list[Neighbor]]]
-               ) -> list[tuple[str, list[RelatedEntry], RelatedPayload | None]]:
-    """A block's lists: blended, and rendered when the work has cards."""
+def list_block(work: ListWork, block: tuple[Sequence[str], Sequence[list[Candidate]]]) -> list[ListRow]:
+    """A block's lists, blended (and rendered when the work has cards), as the store keeps them."""
     pairwise = pairwise_similarity(work.vectors.ids_, work.vectors.matrix_) if work.vectors is not None else None
     out = []
-    for source, row in block:
+    for source, candidates in zip(*block):
+        row = [Neighbor(*candidate) for candidate in candidates]
         entries = work.policy.blend(work.articles[source], row, work.articles, work.pools, pairwise, work.copies)
-        out.append((source, entries, render(entries, work.cards) if work.cards is not None else None))
+        out.append(ListRow(encode_candidates(row), entries_json(entries),
+                           render(entries, work.cards) if work.cards is not None else None,
+                           tuple(e.id for e in entries)))
     return out
 
 
@@ -132,28 +160,31 @@ def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[Inde
     model = RelatedModel(**model_params(settings), n_threads=runner.threads_per_block).fit(docs)
     timings["fit_s"] = time.perf_counter() - started
     started = time.perf_counter()
+    policy = RelatedPolicy.from_settings(settings)
     by_id = {a.id: a for a in articles}
     size = block_rows(len(model.ids_), runner.threads)
     ordered = [by_id[doc_id] for doc_id in model.ids_]
-    blocks = [(range(start, min(start + size, len(ordered))), ordered[start:start + size])
-              for start in range(0, len(ordered), size)]
     words = [surface_of.get(term, term) for term in model.terms_.tolist()]
-    found = runner.run(neighbor_block, NeighborWork(model, words, settings.article_links, settings.teaser_length,
-                                                    rendered), blocks)
-    candidates = [row for rows, _ in found for row in rows]
-    cards = {card.id: card for _, block_cards in found for card in block_cards}
+    found = runner.run(neighbor_block, NeighborWork(model, words, policy.duplicate_threshold, settings.article_links,
+                                                    settings.teaser_length, rendered),
+                       [(range(start, min(start + size, len(ordered))), ordered[start:start + size])
+                        for start in range(0, len(ordered), size)])
+    copies: dict[str, set[str]] = {}
+    for block in found:  # near-duplicates both ways, across blocks
+        for doc_id, others in block.copies.items():
+            copies.setdefault(doc_id, set()).update(others)
     timings["top_k_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    policy = RelatedPolicy.from_settings(settings)
     textless = {a.id: dataclasses.replace(a, body="", summary="") for a in articles}
-    work = ListWork(policy, textless, recency_pools(textless.values()),
-                    near_duplicates(dict(zip(model.ids_, candidates)), policy.duplicate_threshold),
-                    cards if rendered else None, model if policy.diversity > 0 else None)
-    sources = list(zip(model.ids_, candidates))
-    done = runner.run(list_block, work, [sources[start:start + size] for start in range(0, len(sources), size)])
-    lists = {source: (entries, payload) for block in done for source, entries, payload in block}
+    cards = {card.id: card for block in found for card in block.cards} if rendered else None
+    work = ListWork(policy, textless, recency_pools(textless.values()), copies, cards,
+                    model if policy.diversity > 0 else None)
+    starts = range(0, len(ordered), size)
+    done = runner.run(list_block, work, [(model.ids_[start:start + size], block.candidates)
+                                         for start, block in zip(starts, found)])
+    lists = dict(zip(model.ids_, (row for block in done for row in block)))
     timings["blend_s"] = time.perf_counter() - started
-    return Batch(model, candidates, lists, timings)
+    return Batch(model, lists, timings)
 
 
 def block_rows(articles: int, threads: int) -> int:
@@ -188,8 +219,10 @@ def build(settings: Settings, store: Store, articles: Sequence[Article], docs: S
         batch = compute(settings, articles, docs, surface_of)
     started = time.perf_counter()
     with store.transaction():
-        RelatedState(store).save_model(batch.model, surface_of, batch.candidates)
-        store.put_related(batch.lists, fresh=True)
+        RelatedState(store).save_model(batch.model, surface_of,
+                                       ((source, row.candidates) for source, row in batch.lists.items()))
+        store.put_related_rows([(source, row.entries, row.payload, row.shown) for source, row in batch.lists.items()],
+                               fresh=True)
     batch.timings["related_store_s"] = time.perf_counter() - started
     return batch.timings
 
@@ -240,4 +273,5 @@ def related_lists(settings: Settings, articles: Sequence[Article],
                   docs: Sequence[IndexDoc]) -> tuple[dict[str, list[RelatedEntry]], dict[str, float]]:
     """The related lists for articles already analyzed (for evaluation: no index is written)."""
     batch = compute(settings, articles, docs, {}, rendered=False)
-    return {source: entries for source, (entries, _) in batch.lists.items()}, batch.timings
+    return ({source: [RelatedEntry.from_json(item) for item in json.loads(row.entries)]
+             for source, row in batch.lists.items()}, batch.timings)

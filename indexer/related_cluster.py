@@ -38,12 +38,14 @@ class ClusterRunner:
     def run(self, function: Callable[[Shared, Item], Result], shared: Shared, items: Sequence[Item]) -> list[Result]:
         started = time.perf_counter()
         handle = self.client.scatter(shared, broadcast=True, hash=False)
+        # Each block's own data straight to a worker (not through the scheduler in the task graph).
+        inputs = self.client.scatter(list(items), hash=False)
         self.timings["share_s"] += time.perf_counter() - started
-        futures = [self.client.submit(function, handle, item, pure=False) for item in items]
+        futures = [self.client.submit(function, handle, item, pure=False) for item in inputs]
         try:
             return self.client.gather(futures)
         finally:
-            self.client.cancel([*futures, handle])  # frees the workers' copies before the next run
+            self.client.cancel([*futures, *inputs, handle])  # frees the workers' copies before the next run
 
 
 @contextmanager
@@ -58,8 +60,9 @@ def cluster_runner(address: str) -> Iterator[ClusterRunner]:
     cluster = None
     try:
         if address.startswith(LOCAL_CLUSTER_PREFIX):
+            # ":0": its status page on any free port, so two builds on one machine never collide.
             cluster = LocalCluster(n_workers=int(address[len(LOCAL_CLUSTER_PREFIX):]), threads_per_worker=1,
-                                   processes=True, dashboard_address=None, silence_logs=logging.ERROR)
+                                   processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
             client = Client(cluster)
         else:
             client = Client(address, timeout=CONNECT_TIMEOUT_S)

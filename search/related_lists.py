@@ -78,7 +78,12 @@ def absolute(rendered: bytes, base: str, html: bool = False) -> bytes:
     return rendered
 
 
-@dataclass(frozen=True, slots=True)
+def entries_json(entries: Sequence[RelatedEntry]) -> str:
+    """A list's entries as the store keeps them."""
+    return json.dumps([e.to_json() for e in entries], ensure_ascii=False)
+
+
+@dataclass(frozen=True)  # no slots: frozen slotted dataclasses pickle field by field, slowly
 class ItemCard:
     """What every list showing an article repeats of it, made once per article and build
     (a build shows each article in about k lists): its JSON members before and after the

@@ -38,13 +38,11 @@ def peak_rss_mib() -> float:
 
 
 def fingerprint(batch) -> str:
-    """One digest of a batch's lists (entries and rendered payloads) and text candidates."""
+    """One digest of a batch's lists (entries and rendered payloads) and text candidates, as stored."""
     digest = hashlib.blake2b(digest_size=16)
     for source in sorted(batch.lists):
-        entries, payload = batch.lists[source]
-        digest.update(json.dumps([source, [e.to_json() for e in entries], payload.digest]).encode())
-    for doc_id, row in zip(batch.model.ids_, batch.candidates):
-        digest.update(json.dumps([doc_id, [[n.id, n.similarity, n.why] for n in row]]).encode())
+        row = batch.lists[source]
+        digest.update(json.dumps([source, row.candidates, row.entries, row.payload.digest, row.shown]).encode())
     return digest.hexdigest()
 
 

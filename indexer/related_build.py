@@ -19,6 +19,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
 
 from indexer.related import (Neighbor, RelatedModel, RelatedPolicy, near_duplicates, pairwise_similarity,
@@ -114,17 +115,35 @@ class FoundBlock:
     cards: list[ItemCard]  # its articles' item cards (none when not rendered)
 
 
+ARTICLE_FIELDS = tuple(f.name for f in dataclasses.fields(Article))
+
+
 @dataclass(frozen=True)
 class ListWork:
     """What every list block reads: the articles without their text (what blending reads of
-    them), the fallback pools, near-duplicates across all candidates, and each article's card."""
+    them), near-duplicates across all candidates, and each article's card."""
 
     policy: RelatedPolicy
     articles: Mapping[str, Article]
-    pools: Callable[[str | None], list[Article]]
     copies: Mapping[str, set[str]]
     cards: Mapping[str, ItemCard] | None  # None: lists not rendered
     vectors: RelatedModel | None  # for diversity's pairwise similarity, else None
+
+    @cached_property
+    def pools(self) -> Callable[[str | None], list[Article]]:
+        return recency_pools(self.articles.values())
+
+    def __reduce__(self):
+        # Sent to each worker: the articles as their fields' values (frozen slotted dataclasses
+        # pickle field by field, slowly); the pools are made again where they are used.
+        values = [tuple(getattr(a, name) for name in ARTICLE_FIELDS) for a in self.articles.values()]
+        return _list_work, (self.policy, values, self.copies, self.cards, self.vectors)
+
+
+def _list_work(policy: RelatedPolicy, values: list[tuple], copies: Mapping[str, set[str]],
+               cards: Mapping[str, ItemCard] | None, vectors: RelatedModel | None) -> ListWork:
+    articles = (Article(*fields) for fields in values)
+    return ListWork(policy, {a.id: a for a in articles}, copies, cards, vectors)
 
 
 def neighbor_block(work: NeighborWork, block: tuple[range, Sequence[Article]]) -> FoundBlock:
@@ -177,8 +196,7 @@ def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[Inde
     started = time.perf_counter()
     textless = {a.id: dataclasses.replace(a, body="", summary="") for a in articles}
     cards = {card.id: card for block in found for card in block.cards} if rendered else None
-    work = ListWork(policy, textless, recency_pools(textless.values()), copies, cards,
-                    model if policy.diversity > 0 else None)
+    work = ListWork(policy, textless, copies, cards, model if policy.diversity > 0 else None)
     starts = range(0, len(ordered), size)
     done = runner.run(list_block, work, [(model.ids_[start:start + size], block.candidates)
                                          for start, block in zip(starts, found)])

@@ -228,6 +228,32 @@ def worker_targets(http: dict) -> list[list]:
     return rows
 
 
+def full_build_target(build: dict) -> list[list]:
+    shares = ", ".join(f"{step} {share:.0%}" for step, share in build["shares"].items())
+    return [[f"Full build, {build['engine']}, {build['docs']:,} Wikipedia articles (read, analysis, engine, store, "
+             "related table)", f"≥ {build['target_docs_per_s']:,} docs/s",
+             f"{num(build['docs_per_s'])} docs/s ({build['build_s']:.0f} s: {shares})",
+             verdict(build["docs_per_s"] >= build["target_docs_per_s"])]]
+
+
+SCALING_SPEEDUP = 1.6
+SCALING_WORKER_MIB = 1.5 * 1024
+
+
+def scaling_targets(scaling: list[dict]) -> list[list]:
+    rows = []
+    for r in scaling:
+        peak = max(r["worker_peak_rss_mib"])
+        memory_bound = r["articles"] >= 300_000
+        goal = f"speed-up ≥ {SCALING_SPEEDUP}×, identical lists" + (", ≤ 1.5 GiB per worker" if memory_bound else "")
+        met = r["speedup"] >= SCALING_SPEEDUP and r["identical"] and (peak <= SCALING_WORKER_MIB or not memory_bound)
+        rows.append([f"Related batch, `{r['cluster']}` vs in-process, {r['articles']:,} articles", goal,
+                     f"{r['speedup']}× ({r['in_process']['total_s']} s → {r['on_cluster']['total_s']} s), "
+                     f"{'identical' if r['identical'] else 'DIFFERENT'}, peak {peak / 1024:.2f} GiB per worker",
+                     verdict(met)])
+    return rows
+
+
 def relevance_target(relevance: dict) -> list[list]:
     comparison = baseline_comparison(relevance["rows"])
     rows = comparison["rows"]
@@ -668,6 +694,43 @@ def related_section(related: list[dict], run: dict) -> list[str]:
             "![Related articles: time and memory by corpus size](img/bench-related-scale.png)", ""]
 
 
+def build_stage_section(build: dict, run: dict) -> list[str]:
+    command = run.get("stages", {}).get("build", {}).get("command", f"{PY} bench/build.py")
+    steps = [[step, seconds, f"{build['shares'][step]:.0%}"] for step, seconds in build["steps_s"].items()]
+    related = ", ".join(f"{step} {seconds} s" for step, seconds in build["related_steps_s"].items())
+    return ["## Full build", "",
+            f"{code(command)}: `Indexer.build` of {build['docs']:,} Wikipedia 2015 articles, {build['engine']} engine, "
+            f"default settings, in a fresh process: **{num(build['docs_per_s'])} docs/s** ({build['build_s']} s, peak "
+            f"RSS {num(build['peak_rss_mib'])} MiB; target ≥ {build['target_docs_per_s']:,}). Each step's seconds and "
+            "share of the whole build:", "", table(["step", "s", "share"], steps), "",
+            f"The related step's parts: {related} (fit: vocabulary, TF-IDF and topics; top-k: neighbours and each "
+            "article's item card; blend: the lists blended and rendered; store: model, candidates and lists written).",
+            ""]
+
+
+def scaling_section(scaling: list[dict], run: dict) -> list[str]:
+    command = run.get("stages", {}).get("scaling", {}).get("command", f"{PY} bench/scaling.py")
+    rows = [[num(r["articles"]), r["in_process"]["total_s"], r["on_cluster"]["total_s"], f"{r['speedup']}×",
+             "yes" if r["identical"] else "**no**", " / ".join(num(v) for v in r["worker_peak_rss_mib"]),
+             num(r["main_peak_rss_mib"]), r["analyze_s"]] for r in scaling]
+    parts = [[num(r["articles"]), where, *(r[key].get(step, "–") for step in ("fit_s", "top_k_s", "blend_s")),
+              r[key].get("share_s", "–"), r[key].get("cluster_start_s", "–")]
+             for r in scaling for where, key in (("in-process", "in_process"), (r["cluster"], "on_cluster"))]
+    return ["## Related batch on a Dask cluster", "",
+            f"{code(command)}: the related batch of a full build (`indexer.related_build.compute`: fit, top-k "
+            "neighbours, blend and render) on synthetic articles (`bench.corpora.synthetic`: the 36,600 articles of "
+            "Wikipedia 2015, MedQuAD, BBC and psychoactive substances, then perturbed repeats: each keeps about three "
+            "sentences in four of its original and takes two of other articles), in this process and then on a "
+            "`local:N` Dask cluster started for it (its start counted), each size in a fresh process. Analysis is done "
+            "once beforehand and not counted. Identical: same entries, payload digests and text candidates for every "
+            "article. Peak RSS: each worker process's VmHWM.", "",
+            table(["articles", "in-process s", "cluster s", "speed-up", "identical", "peak RSS per worker MiB",
+                   "main process peak MiB", "analysis s (apart)"], rows), "",
+            "Where the time goes (seconds):", "",
+            table(["articles", "where", "fit", "top-k + cards", "blend + render", "broadcast", "cluster start"], parts),
+            ""]
+
+
 def replication_section(replication: dict, run: dict) -> list[str]:
     command = run.get("stages", {}).get("replication", {}).get("command", f"{PY} bench/replication.py")
     wrk = replication["wrk"]
@@ -873,6 +936,7 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
     related, relevance = load(results, "related"), load(results, "relevance")
     replication = load(results, "replication")
     abuse = load(results, "abuse")
+    build, scaling = load(results, "build"), load(results, "scaling")
     target = results / "benchmarks.md" if quick else REPO / "docs" / "benchmarks.md"
     img = target.parent / "img"
     img.mkdir(parents=True, exist_ok=True)
@@ -897,6 +961,8 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
         reader += http_targets(http, issue=16)
     if engines:
         reader += build_target(engines)
+    if build:
+        reader += full_build_target(build)
     if http:
         reader += worker_targets(http)
     if relevance:
@@ -906,6 +972,8 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
         others += related_target(related)
     if http:
         others += http_targets(http, issue=None)
+    if scaling:
+        others += scaling_targets(scaling)
     if replication:
         others += replication_targets(replication)
     if abuse:
@@ -923,9 +991,13 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
     if http:
         out += http_section(http)
         plot_http(http, img / "bench-http.png")
+    if build:
+        out += build_stage_section(build, run)
     if related:
         out += related_section(related, run)
         plot_related(related, img / "bench-related-scale.png")
+    if scaling:
+        out += scaling_section(scaling, run)
     if replication:
         out += replication_section(replication, run)
     if relevance:
@@ -943,6 +1015,8 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
             "kindred-tantivy tantivy`",
             f"- HTTP, with the serving worker's import time and memory: `{PY} bench/http.py`; related scale: `{PY} bench/related_scale.py --sizes 10000 30000 100000`; "
             f"replication: `{PY} bench/replication.py`",
+            f"- full build: `{PY} bench/build.py`; related batch in process and on Dask: "
+            f"`{PY} bench/scaling.py --sizes 100000 300000`",
             f"- hostile queries: `{PY} bench/abuse.py` (`--engine tantivy` for the other engine)",
             "- relevance: the `kindred eval` commands above", ""]
     target.write_text("\n".join(out), encoding="utf-8")

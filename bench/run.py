@@ -5,9 +5,10 @@
     python bench/run.py --stages engines http   # some stages, then the report from all stored results
 
 Stages run sequentially (the machine has 2 cores; nothing runs beside a measurement):
-relevance (`kindred eval`), engines (bench/engines.py), http (bench/http.py), related
-(bench/related_scale.py), replication (bench/replication.py) and abuse (bench/abuse.py: hostile queries
-through HTTP). Each writes its JSON under bench/results/ (git-ignored); the report
+relevance (`kindred eval`), engines (bench/engines.py), build (bench/build.py: a full build's
+throughput and steps), http (bench/http.py), related (bench/related_scale.py), scaling
+(bench/scaling.py: the related batch in process and on a local Dask cluster), replication
+(bench/replication.py) and abuse (bench/abuse.py: hostile queries through HTTP). Each writes its JSON under bench/results/ (git-ignored); the report
 (bench/report.py) is then generated from those files, so it can be regenerated alone.
 """
 
@@ -31,8 +32,9 @@ import time
 
 from bench.common import PYTHON, REPO, RESULTS, clean_env, machine, read_json, write_json
 
-STAGES = ("relevance", "engines", "http", "related", "replication", "abuse")
+STAGES = ("relevance", "engines", "build", "http", "related", "scaling", "replication", "abuse")
 RELATED_SIZES = {"full": ["10000", "30000", "100000"], "quick": ["1000", "3000"]}
+SCALING_SIZES = {"full": ["100000", "300000"], "quick": ["2000", "5000"]}
 
 
 def stage_command(stage: str, quick: bool, out: Path) -> list[str]:
@@ -40,6 +42,9 @@ def stage_command(stage: str, quick: bool, out: Path) -> list[str]:
     if stage == "related":
         sizes = RELATED_SIZES["quick" if quick else "full"]
         return [PYTHON, str(bench / "related_scale.py"), "--sizes", *sizes, "--json", str(out)]
+    if stage == "scaling":
+        sizes = SCALING_SIZES["quick" if quick else "full"]
+        return [PYTHON, str(bench / "scaling.py"), "--sizes", *sizes, "--json", str(out)]
     command = [PYTHON, str(bench / f"{stage}.py"), "--json", str(out)]
     return command + (["--quick"] if quick else [])
 

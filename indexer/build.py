@@ -52,6 +52,7 @@ class BuildReport:
     rejected_count: int = 0
     skipped_count: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    related_timings: dict[str, float] = field(default_factory=dict)  # the related step's parts
 
     def add(self, item: Rejected | Skipped) -> None:
         if isinstance(item, Rejected):
@@ -166,7 +167,8 @@ class Indexer:
         timings["store_s"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        related_build.build(self.settings, store, list(articles.values()), docs, surface_words(words, term_of))
+        report.related_timings = related_build.build(self.settings, store, list(articles.values()), docs,
+                                                     surface_words(words, term_of))
         timings["related_s"] = time.perf_counter() - started
         store.close()
 

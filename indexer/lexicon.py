@@ -31,8 +31,5 @@ def feedback_material(indexed: Sequence[Indexed]) -> Callable[[Indexed], tuple[d
     """An article's strongest terms for feedback, weighed by the build's own idf."""
     frequency = Counter(term for item in indexed for term in set(item.doc.terms))
     count = len(indexed)
-
-    def idf(term: str) -> float:
-        return math.log(1 + count / frequency.get(term, 1))
-
-    return lambda item: feedback.article_terms(item.term_counts(), idf)
+    idf = {term: math.log(1 + count / df) for term, df in frequency.items()}  # once per term, not per article
+    return lambda item: feedback.article_terms(item.term_counts(), idf.__getitem__)

@@ -105,7 +105,8 @@ class RelatedModel:
     `topic_components_` (None without topics): all `transform` needs, and all that is
     stored (indexer/related_state.py) and loaded back for upserts (which compare an article
     with every stored one, so they need no candidates). The fitted articles' own vectors
-    (`ids_`, `matrix_`, `topics_`) and `finding_columns_` are what `neighbors` compares.
+    (`ids_`, `matrix_`, `topics_`), the rows cut to `finding_columns_` and their transpose
+    are what `neighbors` compares.
     """
 
     def __init__(self, n_candidates: int = DEFAULTS.related_k + CANDIDATE_MARGIN, min_df: int | float = 1,
@@ -147,6 +148,8 @@ class RelatedModel:
         rarer = document_frequency <= self._max_df(len(docs)) * len(docs)
         # Where every term is common (a tiny corpus), candidates are found on them all.
         self.finding_columns_ = np.flatnonzero(rarer if rarer.any() else np.ones_like(rarer))
+        self.finding_ = normalize(self.matrix_[:, self.finding_columns_]).tocsr()
+        self.transposed_ = self.finding_.T.tocsr()  # what every row's top-k product multiplies by
         self.topic_components_ = self._fit_topics(self.matrix_)
         self.topics_ = self._topic_vectors(self.matrix_)
         return self
@@ -192,22 +195,24 @@ class RelatedModel:
             return text_cosine
         return ((1 - self.topic_weight) * text_cosine + self.topic_weight * topic_cosine).astype(np.float32)
 
-    def neighbors(self) -> list[list[Neighbor]]:
-        """Top candidates for every fitted article, best first, itself excluded, each with
-        its explanation (the terms contributing most to the TF-IDF cosine)."""
+    def neighbors(self, rows: range | None = None, words: Sequence[str] | None = None) -> list[list[Neighbor]]:
+        """Top candidates for the fitted articles in `rows` (all by default), best first,
+        itself excluded, each with its explanation: the terms contributing most to the TF-IDF
+        cosine, as `words` gives each column (the stems by default). A row's candidates do not
+        depend on which rows are asked with it."""
         matrix = self.matrix_
         n = matrix.shape[0]
-        if n == 0:
+        span = range(n) if rows is None else rows
+        if n == 0 or not span:
             return []
-        finding = normalize(matrix[:, self.finding_columns_]).tocsr()
-        transposed = finding.T.tocsr()
-        terms = self.terms_.tolist()
+        terms = self.terms_.tolist() if words is None else words
         pool = min(2 * self.n_candidates + 1, n)
         topics = self.topics_
         out: list[list[Neighbor]] = []
-        for start in range(0, n, self.chunk_size):
-            chunk = matrix[start:start + self.chunk_size]
-            found = sp_matmul_topn(finding[start:start + self.chunk_size], transposed, top_n=pool, threshold=0.0,
+        for start in range(span.start, span.stop, self.chunk_size):
+            stop = min(start + self.chunk_size, span.stop)
+            chunk = matrix[start:stop]
+            found = sp_matmul_topn(self.finding_[start:stop], self.transposed_, top_n=pool, threshold=0.0,
                                    n_threads=self.n_threads).tocsr()
             rows = np.repeat(np.arange(found.shape[0]), np.diff(found.indptr))
             keep = found.indices != rows + start

@@ -21,7 +21,8 @@ from search.document import IndexDoc
 from search.store import Store, VectorRow
 
 
-def _encode(neighbors: Sequence[Neighbor]) -> str:
+def encode_candidates(neighbors: Sequence[Neighbor]) -> str:
+    """Text neighbours as related_candidates stores them."""
     return json.dumps([[n.id, round(n.similarity, 6), list(n.why)] for n in neighbors])
 
 
@@ -36,15 +37,15 @@ class RelatedState:
     # Full build -----------------------------------------------------------------------
 
     def save_model(self, model: RelatedModel, surface_of: Mapping[str, str],
-                   candidates: Sequence[Sequence[Neighbor]]) -> None:
+                   candidates: Iterable[tuple[str, str]]) -> None:
+        """`candidates`: (article id, its neighbours as `encode_candidates` gives them)."""
         with self.store.transaction():
             self.store.put_related_model(
                 ((str(t), col, float(model.idf_[col]), surface_of.get(str(t), str(t)))
                  for col, t in enumerate(model.terms_)),
                 () if model.topic_components_ is None else (row.tobytes() for row in model.topic_components_))
             self.store.put_related_vectors(_vector_rows(model.ids_, model.matrix_, model.topics_))
-            self.store.put_related_candidates(
-                (doc_id, _encode(neighbors)) for doc_id, neighbors in zip(model.ids_, candidates))
+            self.store.put_related_candidates(candidates)
 
     def load_model(self, params: Mapping[str, object]) -> tuple[RelatedModel, dict[int, str]]:
         """The stored fitted model (ready to `transform`) and each column's surface word."""
@@ -106,7 +107,7 @@ class RelatedState:
         with self.store.transaction():
             self.store.delete_related_model_rows(deleted)
             self.store.put_related_vectors(_vector_rows([doc.id for doc in docs], new_matrix, new_topics))
-            self.store.put_related_candidates((source, _encode(neighbors)) for source, neighbors in affected.items())
+            self.store.put_related_candidates((source, encode_candidates(neighbors)) for source, neighbors in affected.items())
         return set(affected) | touched
 
     def pairwise(self, ids: Iterable[str]) -> Callable[[str, str], float]:

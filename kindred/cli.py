@@ -105,17 +105,20 @@ def main(ctx: click.Context, config: Path | None, verbose: bool) -> None:
 @click.option("--id-prefix", "id_prefix", multiple=True, metavar="PATH=PREFIX", callback=_id_prefixes,
               help="Put PREFIX before the ids of the articles read from PATH, a file or directory (repeatable; "
                    "adds to setting id_prefixes).")
+@click.option("--cluster", metavar="ADDRESS",
+              help="Compute related lists on a Dask cluster: local:N or tcp://host:8786 (setting related_cluster).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.pass_context
 @domain_errors
-def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, id_prefix, quiet):
+def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, id_prefix, cluster, quiet):
     """Build a new index version from PATHS (files or directories) and switch to it.
 
     Exits with status 1 when any record was rejected; the valid ones are indexed anyway.
     """
-    settings = _settings(ctx, index_dir=index_dir, engine=engine)
+    settings = _settings(ctx, index_dir=index_dir, engine=engine, related_cluster=cluster)
     if id_prefix:  # added to the configured ones
-        settings = _settings(ctx, index_dir=index_dir, engine=engine, id_prefixes={**settings.id_prefixes, **id_prefix})
+        settings = _settings(ctx, index_dir=index_dir, engine=engine, related_cluster=cluster,
+                             id_prefixes={**settings.id_prefixes, **id_prefix})
     indexer = _indexer(settings, progress=not quiet and sys.stderr.isatty())
     if reset_journal:
         indexer.journal.clear()
@@ -125,6 +128,9 @@ def index(ctx, paths, index_dir, engine, allow_empty, reset_journal, id_prefix, 
     finally:
         rejections.close()
     timings = ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in report.timings.items())
+    if report.related_timings:  # the last step's parts
+        timings += " (" + ", ".join(f"{k.removeprefix('related_')[:-2]} {v:.1f}s"
+                                    for k, v in report.related_timings.items()) + ")"
     click.echo(f"indexed {report.indexed} articles into version {report.version} "
                f"({report.rejected_count} rejected, {report.skipped_count} skipped; {timings})")
     if report.rejected_count:

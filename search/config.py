@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 CONFIG_FILE_NAME = "kindred.toml"
 ENV_PREFIX = "KINDRED_"
 MAX_MERGED_ANALYTICS_DBS = 9
+LOCAL_CLUSTER_PREFIX = "local:"  # related_cluster `local:N`: a cluster of N processes started for the build
 
 
 class ConfigError(ValueError):
@@ -108,6 +109,10 @@ class Settings:
     related_block_pairs: list = _setting([], "Pairs [a, b] never recommended to each other.")
     related_pins: dict = _setting({}, "Map of article id to ids always shown first in its list.")
     related_fallback: list = _setting(["category", "recent"], "How short lists are filled: `category`, `recent`.")
+    related_cluster: str = _setting("", "Where a full build computes related lists: empty (in the building process), "
+                                        "`local:N` (a Dask LocalCluster of N worker processes started for the build) "
+                                        "or a Dask scheduler's address such as `tcp://10.0.0.20:8786` (the `cluster` "
+                                        "extra; docs/scaling.md). The lists are the same wherever they are computed.")
     teaser_length: int = _setting(110, "Teaser length in characters before it is cut at a word boundary.")
 
     # Web
@@ -341,6 +346,22 @@ def _validate(settings: Settings) -> None:
     if unknown:
         raise ConfigError(f"related_fallback: unknown strategies {sorted(unknown)}")
     _validate_replication(settings)
+    _validate_cluster(settings.related_cluster)
+
+
+def _validate_cluster(address: str) -> None:
+    if not address:
+        return
+    if address.startswith(LOCAL_CLUSTER_PREFIX):
+        workers = address[len(LOCAL_CLUSTER_PREFIX):]
+        if workers.isdigit() and int(workers) >= 1:
+            return
+    else:
+        parts = urlsplit(address)
+        if parts.scheme and parts.hostname and not parts.path.strip("/") and not parts.query:
+            return
+    raise ConfigError(f"related_cluster must be empty, local:N (N processes) or a Dask scheduler's address such as "
+                      f"tcp://10.0.0.20:8786, not {address!r}")
 
 
 def _validate_replication(settings: Settings) -> None:

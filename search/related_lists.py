@@ -78,35 +78,55 @@ def absolute(rendered: bytes, base: str, html: bool = False) -> bytes:
     return rendered
 
 
-def item(entry: RelatedEntry, article: Article, article_links: str, teaser_length: int) -> dict:
-    return {
-        "id": article.id,
-        "title": article.title,
-        "url": article_href(article.url, article.id, article_links),
-        "teaser": teaser(article, teaser_length),
-        "score": entry.score,
-        "kind": entry.kind,
-        "why": list(entry.why),
-        "category": article.category,
-        "published": article.published.isoformat() if article.published else None,
-        "image": image_href(article.image),
-    }
+def entries_json(entries: Sequence[RelatedEntry]) -> str:
+    """A list's entries as the store keeps them."""
+    return json.dumps([e.to_json() for e in entries], ensure_ascii=False)
 
 
-def render(entries: Sequence[RelatedEntry], articles: Mapping[str, Article], *, article_links: str,
-           teaser_length: int) -> RelatedPayload:
-    """The payload of a list; entries whose article is missing are left out."""
+@dataclass(frozen=True)  # no slots: frozen slotted dataclasses pickle field by field, slowly
+class ItemCard:
+    """What every list showing an article repeats of it, made once per article and build
+    (a build shows each article in about k lists): its JSON members before and after the
+    entry's own (score, kind, why), and its widget link and text, escaped."""
+
+    id: str
+    json_head: str
+    json_tail: str
+    href: str
+    html_text: str
+
+    @classmethod
+    def of(cls, article: Article, article_links: str, teaser_length: int) -> "ItemCard":
+        url = article_href(article.url, article.id, article_links)
+        text = teaser(article, teaser_length)
+        head = {"id": article.id, "title": article.title, "url": url, "teaser": text}
+        tail = {"category": article.category, "published": article.published.isoformat() if article.published else None,
+                "image": image_href(article.image)}
+        return cls(article.id, _members(head), _members(tail), escape(url),
+                   f"<strong>{escape(article.title)}</strong><span>{escape(text)}</span>")
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once: a build writes millions
+
+
+def _members(values: Mapping[str, object]) -> str:
+    """A JSON object's members without its braces, as the items are written."""
+    return _encode(values)[1:-1]
+
+
+def render(entries: Sequence[RelatedEntry], cards: Mapping[str, ItemCard]) -> RelatedPayload:
+    """The payload of a list; entries without a card (their article is missing) are left out.
+    Each item is {id, title, url, teaser, score, kind, why, category, published, image}."""
     items, ends, html, html_ends = bytearray(), array.array("I"), bytearray(), array.array("I")
     for entry in entries:
-        article = articles.get(entry.id)
-        if article is None:
+        card = cards.get(entry.id)
+        if card is None:
             continue
-        shown = item(entry, article, article_links, teaser_length)
-        items += json.dumps(shown, ensure_ascii=False, separators=(",", ":")).encode() + b","
+        own = _members({"score": entry.score, "kind": entry.kind, "why": list(entry.why)})
+        items += f"{{{card.json_head},{own},{card.json_tail}}},".encode()
         ends.append(len(items))
-        html += (f'<li><a href="{escape(shown["url"])}" data-kindred-target="{escape(article.id)}" '
-                 f'data-position="{len(ends)}"><strong>{escape(article.title)}</strong>'
-                 f'<span>{escape(shown["teaser"])}</span></a></li>').encode()
+        html += (f'<li><a href="{card.href}" data-kindred-target="{escape(card.id)}" '
+                 f'data-position="{len(ends)}">{card.html_text}</a></li>').encode()
         html_ends.append(len(html))
     digest = hashlib.blake2b(bytes(items) + bytes(html), digest_size=12).hexdigest()
     return RelatedPayload(bytes(items), ends.tobytes(), bytes(html), html_ends.tobytes(), digest)

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlsplit
 from search.article import Article, slugify
 from search.document import Indexed
 from search.highlight import SnippetText
-from search.related_lists import RelatedEntry, RelatedPayload
+from search.related_lists import RelatedEntry, RelatedPayload, entries_json
 from search.spelling import LONGEST_INDEXED_WORD
 
 STORE_FILE = "store.sqlite"
@@ -90,6 +90,7 @@ CREATE TABLE IF NOT EXISTS related_candidates (source TEXT PRIMARY KEY, items TE
 """
 
 VectorRow = tuple[str, bytes, bytes, "bytes | None"]  # id, TF-IDF columns, weights, topic weights
+RelatedRow = tuple[str, str, RelatedPayload, Sequence[str]]  # source, entries JSON, payload, ids shown
 
 
 def url_path(url: str) -> str:
@@ -420,16 +421,21 @@ class Store:
 
     def put_related(self, lists: Mapping[str, tuple[list[RelatedEntry], RelatedPayload]], fresh: bool = False) -> None:
         """Articles' related lists: entries and payload. `fresh`: the store is new (a build)."""
+        self.put_related_rows([(source, entries_json(entries), payload, [e.id for e in entries])
+                               for source, (entries, payload) in lists.items()], fresh)
+
+    def put_related_rows(self, rows: Sequence[RelatedRow], fresh: bool = False) -> None:
+        """Related lists already encoded: (source, entries_json(entries), payload, the ids it shows)."""
         with self.transaction() as conn:
             if not fresh:
-                conn.executemany("DELETE FROM related_targets WHERE source = ?", ((source,) for source in lists))
+                conn.executemany("DELETE FROM related_targets WHERE source = ?", ((row[0],) for row in rows))
             conn.executemany(
                 "INSERT OR REPLACE INTO related (source, items, payload, ends, html, html_ends, digest) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((source, json.dumps([e.to_json() for e in entries], ensure_ascii=False), payload.items, payload.ends,
-                  payload.html, payload.html_ends, payload.digest) for source, (entries, payload) in lists.items()))
+                ((source, items, payload.items, payload.ends, payload.html, payload.html_ends, payload.digest)
+                 for source, items, payload, _ in rows))
             conn.executemany("INSERT OR IGNORE INTO related_targets (target, source) VALUES (?, ?)",
-                             ((entry.id, source) for source, (entries, _) in lists.items() for entry in entries))
+                             ((target, source) for source, _, _, targets in rows for target in targets))
 
     def sources_listing(self, target: str) -> set[str]:
         """Articles whose related list shows `target`."""

@@ -15,12 +15,15 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("search", "indexer", "web", "kindred", "analytics")
 # The writing side: what a serving worker and the reading commands never load.
 WRITING_SIDE = {"sklearn", "scipy", "numpy", "sparse_dot_topn", "nltk", "indexer.build", "indexer.related",
-                "indexer.sources", "indexer.writes", "yaml", "selectolax", "markdown_it", "defusedxml"}
+                "indexer.sources", "indexer.writes", "yaml", "selectolax", "markdown_it", "defusedxml", "dask",
+                "distributed"}
 # Who may load what at import time (engines load when an index is opened, not before).
 NEVER_LOADED = {
     "web.app": WRITING_SIDE | {"whoosh", "tantivy"},
     "search.service": WRITING_SIDE | {"whoosh", "tantivy", "flask", "web", "analytics", "kindred"},
     "kindred.cli": WRITING_SIDE | {"whoosh", "tantivy", "flask", "web"},
+    # The related batch loads Dask only when related_cluster asks for a cluster.
+    "indexer.build": {"dask", "distributed", "indexer.related_cluster"},
 }
 # Underscore names of other modules that are public by their library's own convention.
 PUBLIC_UNDERSCORED = {"os._exit"}

@@ -206,6 +206,16 @@ def test_index_options(site, tmp_path):
     failed(run("--config", str(site), "index", str(SAMPLE), "--engine", "lucene"), 2, "--engine")
 
 
+def test_index_cluster(site, tmp_path):
+    index_dir = tmp_path / "idx"
+    result = run("--config", str(site), "index", str(SAMPLE), "--index-dir", str(index_dir), "--cluster", "local:1",
+                 "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "cluster_start" in result.output  # the related step's parts name the cluster's start
+    failed(run("--config", str(site), "index", str(SAMPLE), "--index-dir", str(index_dir), "--cluster",
+               "10.0.0.20:8786"), 1, "related_cluster must be")
+
+
 def test_index_allow_empty_and_reset_journal(site, tmp_path):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf-8")

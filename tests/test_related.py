@@ -9,7 +9,7 @@ import pytest
 
 from indexer.build import Indexer
 from indexer.related import Neighbor, RelatedModel, RelatedPolicy, near_duplicates, saturated_tf
-from indexer.related_state import RelatedState
+from indexer.related_state import RelatedState, encode_candidates
 from search.article import Article
 from search.document import IndexDoc
 from search.service import SearchService
@@ -100,7 +100,7 @@ def test_transform_maps_articles_into_the_fitted_space_and_a_stored_model_transf
     matrix, topics = model.transform(docs)
     assert abs(matrix - model.matrix_).max() < 1e-6 and np.allclose(topics, model.topics_, atol=1e-6)
     store = Store.create(tmp_path)
-    RelatedState(store).save_model(model, {}, model.neighbors())
+    RelatedState(store).save_model(model, {}, zip(model.ids_, map(encode_candidates, model.neighbors())))
     loaded, _ = RelatedState(store).load_model({"n_candidates": 5, "n_topics": 3, "topic_weight": 0.2})
     new = [IndexDoc.from_article(Article(id="new", title="Opioid relapse", body="opioid relapse naloxone unknownword"))]
     (fitted_rows, fitted_topics), (loaded_rows, loaded_topics) = model.transform(new), loaded.transform(new)

@@ -1,0 +1,120 @@
+"""The related batch in process and on a local Dask cluster (issue 18 target), by corpus size.
+
+    python bench/scaling.py [--sizes 100000 300000] [--workers 2] [--json results.json]
+
+Each size runs in a fresh process: `bench.corpora.synthetic` articles (the shared corpora
+once, then perturbed repeats), analyzed once (timed apart), then the related batch of a
+build (`indexer.related_build.compute`: fit, top-k neighbours, blend and render) in this
+process, then on a `local:N` cluster started for it (its start counted in its time and
+shown apart). The two batches' lists (entries and payload digests) and candidates are
+compared; peak RSS is each worker process's own (VmHWM read on the workers at the end).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# Run as `python bench/X.py`, Python puts bench/ first on sys.path, where bench/http.py would
+# shadow the standard library's `http` (urllib, nltk and flask import it): use the repo root.
+_BENCH = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH.parent))
+
+import argparse
+import hashlib
+import json
+import subprocess
+import time
+
+
+def peak_rss_mib() -> float:
+    """This process's VmHWM (run on each worker; defined here so it travels by value). Not
+    ru_maxrss: Linux carries it over from the parent through fork and exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def fingerprint(batch) -> str:
+    """One digest of a batch's lists (entries and rendered payloads) and text candidates, as stored."""
+    digest = hashlib.blake2b(digest_size=16)
+    for source in sorted(batch.lists):
+        row = batch.lists[source]
+        digest.update(json.dumps([source, row.candidates, row.entries, row.payload.digest, row.shown]).encode())
+    return digest.hexdigest()
+
+
+def run_one(n: int, workers: int) -> dict:
+    from bench.corpora import synthetic
+    from indexer.lexicon import surface_words
+    from indexer.related_build import compute
+    from indexer.related_cluster import cluster_runner
+    from search.analysis import WordMemory
+    from search.article import Article
+    from search.config import load_settings
+    from search.document import analyze_article
+
+    settings = load_settings(environ={}, look_in_cwd=False)
+    articles = [Article.from_mapping(d) for d in synthetic(n)]
+    started = time.perf_counter()
+    memory = WordMemory()
+    indexed = [analyze_article(a, settings.field_weights, memory) for a in articles]
+    docs = [item.doc for item in indexed]
+    words: dict[str, int] = {}
+    for item in indexed:
+        for word in item.words:
+            words[word] = words.get(word, 0) + 1
+    surface_of = surface_words(words, memory.terms())
+    del indexed, words
+    analyze_s = time.perf_counter() - started
+
+    started = time.perf_counter()
+    batch = compute(settings, articles, docs, surface_of)
+    in_process_s = time.perf_counter() - started
+    in_process = {"total_s": round(in_process_s, 1), **{k: round(v, 1) for k, v in batch.timings.items()}}
+    expected = fingerprint(batch)
+    del batch
+
+    address = f"local:{workers}"
+    started = time.perf_counter()
+    with cluster_runner(address) as runner:
+        batch = compute(settings, articles, docs, surface_of, runner)
+        cluster_s = time.perf_counter() - started
+        peaks = runner.client.run(peak_rss_mib)
+        on_cluster = {"total_s": round(cluster_s, 1),
+                      **{k: round(v, 1) for k, v in {**batch.timings, **runner.timings}.items()}}
+    identical = fingerprint(batch) == expected
+    return {
+        "articles": n, "workers": workers, "cluster": address, "analyze_s": round(analyze_s, 1),
+        "in_process": in_process, "on_cluster": on_cluster,
+        "speedup": round(in_process_s / cluster_s, 2), "identical": identical,
+        "worker_peak_rss_mib": sorted(round(v) for v in peaks.values()),
+        "main_peak_rss_mib": round(peak_rss_mib()),
+        "vocabulary": len(batch.model.terms_),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.workers)), flush=True)
+        return
+    results = []
+    for n in args.sizes:
+        out = subprocess.run([sys.executable, __file__, "--one", str(n), "--workers", str(args.workers)],
+                             stdout=subprocess.PIPE, text=True, check=True)
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), flush=True)
+        if args.json:  # what is measured so far survives a later size failing
+            args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

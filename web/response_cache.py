@@ -19,8 +19,7 @@ import sqlite3
 import threading
 from typing import NamedTuple
 
-from cachetools import LRUCache
-
+from search.caches import BoundedCache
 from search.config import Settings
 
 log = logging.getLogger(__name__)
@@ -51,7 +50,7 @@ class ResponseCache:
         worker_entries, shared_entries = settings.search_cache_size, settings.search_shared_cache_size
         self._settings = hashlib.blake2b(repr(settings).encode(), digest_size=8).hexdigest()
         self.shared_entries = shared_entries
-        self._memory: LRUCache | None = LRUCache(worker_entries) if worker_entries > 0 else None
+        self._memory = BoundedCache(worker_entries)  # keyed by (state, key); 0 keeps nothing
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None  # the process that opened _conn (workers are forked)
@@ -61,20 +60,19 @@ class ResponseCache:
 
     def get(self, state: str, key: str) -> Cached | None:
         state = f"{state}.{self._settings}"
-        with self._lock:
-            found = self._memory.get(key) if self._memory is not None else None
-        if found is not None and found[0] == state:
-            return found[1]
+        found = self._memory.get((state, key))
+        if found is not None:
+            return found
         row = self._shared("SELECT body, meta FROM responses WHERE key = ? AND state = ?", (key, state))
         if row is None:
             return None
         cached = Cached(row[0], json.loads(row[1]))
-        self._remember(state, key, cached)
+        self._memory.put((state, key), cached)
         return cached
 
     def put(self, state: str, key: str, cached: Cached) -> None:
         state = f"{state}.{self._settings}"
-        self._remember(state, key, cached)
+        self._memory.put((state, key), cached)
         if len(cached.body) > MAX_SHARED_BODY or self.shared_entries <= 0:
             return
         with self._lock:
@@ -95,11 +93,6 @@ class ResponseCache:
                                      "(SELECT MAX(rowid) FROM responses) - ?", (self.shared_entries,))
             except sqlite3.Error as exc:
                 self._warn(exc)
-
-    def _remember(self, state: str, key: str, cached: Cached) -> None:
-        if self._memory is not None:
-            with self._lock:
-                self._memory[key] = (state, cached)
 
     def _shared(self, sql: str, params: tuple) -> tuple | None:
         if self.shared_entries <= 0:

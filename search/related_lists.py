@@ -54,6 +54,12 @@ class RelatedPayload:
         """The first `limit` items as a JSON array."""
         return b"[" + _cut(self.items, self.ends, limit).rstrip(b",") + b"]"
 
+    def api_body(self, article_id: str, limit: int, base: str) -> bytes:
+        """The related API's answer: `{"id": ..., "related": [the first `limit` items]}`, its
+        links made absolute against `base`."""
+        items = absolute(self.json_items(limit), base)  # stored root-relative
+        return b'{"id":' + json.dumps(article_id, ensure_ascii=False).encode() + b',"related":' + items + b"}"
+
     def html_items(self, limit: int) -> bytes:
         return _cut(self.html, self.html_ends, limit)
 

@@ -10,7 +10,6 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from analytics.events import EVENT_FIELDS, MAX_EVENT_BYTES, InvalidEvent
 from search.article import Article, InvalidArticle
-from search.related_lists import absolute
 from search.results import Hit, SearchResponse
 from web.context import (absolute_url, article_link, client_address, image_link, indexer, search_service, settings,
                          site_base)
@@ -111,8 +110,7 @@ def _related_response(article_id: str, limit: int):
     state, payload = search_service().related_payload(article_id)
     if payload is None:
         raise ApiError(404, "not_found", f"no article with id {article_id!r}")
-    items = absolute(payload.json_items(limit), site_base())  # stored root-relative
-    body = b'{"id":' + json.dumps(article_id, ensure_ascii=False).encode() + b',"related":' + items + b"}"
+    body = payload.api_body(article_id, limit, site_base())
     response = current_app.response_class(body, mimetype="application/json")
     return cacheable(response, state, article_id, limit, site_base())
 

@@ -13,7 +13,6 @@ cached) goes on to the app, which stays the one owner of every other answer.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from typing import Callable, Iterable
@@ -23,7 +22,6 @@ from flask import Flask
 from werkzeug.http import http_date, parse_etags
 from werkzeug.wrappers import Request
 
-from search.related_lists import absolute
 from web.errors import ApiError
 from web.headers import READER_HEADERS
 from web.http import etag_of, session_id
@@ -107,8 +105,7 @@ class FastPath:
                    *self._headers()]
         if parse_etags(environ.get("HTTP_IF_NONE_MATCH")).contains(etag):
             return "304 Not Modified", headers, b"", "api.related"
-        items = absolute(payload.json_items(limit), base)  # stored root-relative
-        body = b'{"id":' + json.dumps(article_id, ensure_ascii=False).encode() + b',"related":' + items + b"}"
+        body = payload.api_body(article_id, limit, base)
         headers += [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         return "200 OK", headers, body, "api.related"
 

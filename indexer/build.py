@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from indexer.journal import Journal
 from indexer import related_build
-from indexer.errors import BuildError
+from search.write_errors import BuildError
 from indexer.lexicon import feedback_material, spelling_min_df, surface_words
 from indexer.locks import file_lock
 from indexer.sources import Record, Rejected, Skipped, read_paths

@@ -10,9 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-
-class IndexBusy(RuntimeError):
-    """Another process holds the lock; the message says what it is doing."""
+from search.write_errors import IndexBusy
 
 
 @contextmanager

@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator, Sequence, TypeVar
 
-from indexer.errors import BuildError
+from search.write_errors import BuildError
 from search.config import LOCAL_CLUSTER_PREFIX
 
 CONNECT_TIMEOUT_S = 30

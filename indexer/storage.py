@@ -14,10 +14,6 @@ STORAGE_MESSAGES = ("database or disk is full", "disk i/o error", "no space left
                     "disk quota exceeded", "os error 28", "os error 27", "os error 122")
 
 
-class StorageError(RuntimeError):
-    """The disk refused a write (full, over quota, file too large): nothing was changed."""
-
-
 def refused_by_disk(exc: BaseException) -> bool:
     """Whether `exc`, or an exception it came from, is the disk refusing a write."""
     seen: set[int] = set()

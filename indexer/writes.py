@@ -29,7 +29,7 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 from indexer import related_build
 from indexer.journal import Batch, Journal
 from indexer.lexicon import spelling_min_df
-from indexer.storage import StorageError, refused_by_disk
+from indexer.storage import refused_by_disk
 from search import feedback
 from search.analysis import WordMemory
 from search.article import Article
@@ -38,6 +38,7 @@ from search.document import IndexDoc, analyze_article
 from search.engines import open_engine
 from search.store import STORE_FILE, Store
 from search.versions import IndexNotFound, Layout, read_manifest, write_manifest
+from search.write_errors import StorageError
 
 log = logging.getLogger(__name__)
 

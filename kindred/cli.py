@@ -16,15 +16,13 @@ from typing import Any, Callable
 import click
 
 from analytics.databases import EventDatabases, UnreadableAnalytics
-from indexer.errors import BuildError
-from indexer.locks import IndexBusy
-from indexer.storage import StorageError
 from search.article import InvalidArticle
 from search.config import ConfigError, Settings, find_config_file, load_settings, reference_markdown, setting_fields
 from search.deadline import SearchTimeout
 from search.results import QueryError, SearchRequest
 from search.service import SearchService
 from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
+from search.write_errors import BuildError, IndexBusy, StorageError
 
 DOMAIN_ERRORS = (BuildError, IndexBusy, IndexNotFound, IncompatibleIndex, QueryError, InvalidArticle, ConfigError,
                  StorageError, SearchTimeout, BrokenIndex, UnreadableAnalytics)

@@ -19,7 +19,7 @@ WRITING_SIDE = {"sklearn", "scipy", "numpy", "sparse_dot_topn", "nltk", "indexer
                 "distributed"}
 # Who may load what at import time (engines load when an index is opened, not before).
 NEVER_LOADED = {
-    "web.app": WRITING_SIDE | {"whoosh", "tantivy"},
+    "web.app": WRITING_SIDE | {"indexer", "whoosh", "tantivy"},
     "search.service": WRITING_SIDE | {"whoosh", "tantivy", "flask", "web", "analytics", "kindred"},
     "kindred.cli": WRITING_SIDE | {"whoosh", "tantivy", "flask", "web"},
     # The related batch loads Dask only when related_cluster asks for a cluster.

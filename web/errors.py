@@ -7,13 +7,11 @@ import logging
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from indexer.errors import BuildError
-from indexer.locks import IndexBusy
-from indexer.storage import StorageError
 from search.article import InvalidArticle
 from search.deadline import SearchTimeout
 from search.results import QueryError
 from search.versions import BrokenIndex, IncompatibleIndex, IndexNotFound
+from search.write_errors import BuildError, IndexBusy, StorageError
 
 log = logging.getLogger(__name__)
 

@@ -219,9 +219,8 @@ def emphasize_rare(concepts: list[Concept], doc_frequency: Callable[[str], int],
     """In a long query, weigh each concept by its idf to `power` (relative to the query's mean).
 
     A description or a copied sentence names its topic with a few rare words among common
-XX
-    idf alone lets the common ones add up. A short query's words are all chosen, so it is
-    left as typed. The mean weight is kept, so proximity and feedback keep their scale."""
+    ones, and BM25's idf alone lets the common ones add up. A short query's words are all
+    chosen, so it is left as typed. The mean weight is kept, so proximity and feedback keep their scale."""
     if power <= 0 or len(concepts) < max(min_terms, 2):
         return concepts
     factors = [max(bm25_idf(doc_frequency(main_term(c)), doc_count), 1e-3) ** power for c in concepts]

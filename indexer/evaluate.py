@@ -24,8 +24,8 @@ SPLITS = ("all", "tune", "heldout")
 # The settings that decide a ranking, reported with every evaluation.
 RANKING_SETTINGS = ("engine", "field_weights", "search_k1", "search_b", "search_max_terms", "search_max_postings",
                     "search_synonym_weight", "search_proximity_weight", "search_feedback_docs", "search_feedback_terms",
-                    "search_feedback_words", "search_feedback_min_terms", "search_rare_word_emphasis",
-                    "search_long_query_terms")
+                    "search_feedback_words", "search_feedback_focus", "search_feedback_min_terms",
+                    "search_rare_word_emphasis", "search_long_query_terms")
 
 
 def evaluation_settings(config_file: Path | None, overrides: Mapping[str, Any] | None = None,

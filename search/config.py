@@ -81,6 +81,9 @@ class Settings:
     search_feedback_words: float = _setting(0.5, "Pseudo-relevance feedback: how much the added words weigh together, in "
                                                  "the reader's own words (0.5: half an average query word, so they count "
                                                  "for less in a longer question).")
+    search_feedback_focus: float = _setting(1.0, "Pseudo-relevance feedback: how much more the best results count "
+                                                 "than the others: each weighs its score relative to the best one to "
+                                                 "this power (0: all alike, 1: in proportion to their scores).")
     search_feedback_min_terms: int = _setting(3, "Pseudo-relevance feedback applies to queries of at least this many words.")
     search_rare_word_emphasis: float = _setting(0.15, "Long queries: each word's weight is multiplied by its idf to this "
                                                       "power (relative to the query's average), so the rare words that "
@@ -296,7 +299,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(f"field_weights: unknown fields {sorted(unknown_fields)}")
     if not all(isinstance(w, int) and 0 <= w <= 10 for w in settings.field_weights.values()):
         raise ConfigError("field_weights must be whole numbers from 0 to 10")
-    for name in ("search_proximity_weight", "search_feedback_words", "search_rare_word_emphasis"):
+    for name in ("search_proximity_weight", "search_feedback_words", "search_feedback_focus",
+                 "search_rare_word_emphasis"):
         if getattr(settings, name) < 0:
             raise ConfigError(f"{name} must be at least 0")
     for name in ("search_max_terms", "search_max_phrases", "search_spelling_max_candidates", "related_k",

@@ -188,7 +188,7 @@ class SearchService:
         frequency = snap.doc_frequency
         return feedback.expansion(query, [(*stored[i], scores[i]) for i in top if i in stored],
                                   lambda t: bm25_idf(frequency(t), doc_count), lambda t: frequency(t) > 0,
-                                  s.search_feedback_terms, s.search_feedback_words)
+                                  s.search_feedback_terms, s.search_feedback_words, s.search_feedback_focus)
 
     def _search(self, snap: Snapshot, text: str, parsed: ParsedQuery, request: SearchRequest,
                 deadline: Deadline) -> SearchResponse:

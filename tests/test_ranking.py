@@ -99,9 +99,40 @@ def test_feedback_words_weigh_a_fixed_worth_however_long_the_question(query_word
     # (an article's strongest terms, its length, its score)
     documents = [({"alpha": 3, "beta": 2, "gamma": 1}, 6, 10.0), ({"alpha": 1, "beta": 1, "delta": 4}, 6, 8.0)]
     query = EngineQuery(should=tuple(Concept((TermQuery(f"word{i}"),)) for i in range(query_words)))
-    added = feedback.expansion(query, documents, idf, lambda term: True, terms=10, words=0.5)
+    added = feedback.expansion(query, documents, idf, lambda term: True, terms=10, words=0.5, focus=1.0)
     assert {c.alternatives[0].term for c in added} == {"alpha", "beta"}  # in both documents
     assert sum(c.weight * idf(c.alternatives[0].term) for c in added) == pytest.approx(0.5 * 2.0)
+
+
+def test_feedback_follows_the_best_results_more_than_the_near_misses():
+    # The first two results share "alpha"; four results scoring 60 % of the first share
+    # "beta", more often. Weighed by score alone, the near-misses outvote the best results.
+    def idf(term: str) -> float:
+        return 2.0
+
+    best = [({"alpha": 3, "gamma": 1}, 6, 10.0), ({"alpha": 2, "delta": 1}, 6, 9.5)]
+    near_misses = [({"beta": 4, f"other{n}": 1}, 6, 6.0) for n in range(4)]
+    query = EngineQuery(should=(Concept((TermQuery("word"),)),))
+
+    def strongest(focus: float) -> str:
+        added = feedback.expansion(query, best + near_misses, idf, lambda term: True, terms=10, words=1.0,
+                                   focus=focus)
+        return max(added, key=lambda c: c.weight).alternatives[0].term
+
+    assert strongest(1.0) == "beta"
+    assert strongest(6.0) == "alpha"
+
+
+def test_feedback_document_weights_follow_the_score_relative_to_the_best():
+    assert feedback.document_weights([4.0, 2.0, 2.0], 0.0) == pytest.approx([1 / 3, 1 / 3, 1 / 3])
+    assert feedback.document_weights([4.0, 2.0, 2.0], 1.0) == pytest.approx([0.5, 0.25, 0.25])
+    assert feedback.document_weights([4.0, 2.0, 2.0], 2.0) == pytest.approx([4 / 6, 1 / 6, 1 / 6])
+    assert feedback.document_weights([0.0, 0.0], 2.0) == [0.0, 0.0]
+
+
+def test_feedback_focus_cannot_be_negative(tmp_path):
+    with pytest.raises(ConfigError, match="search_feedback_focus must be at least 0"):
+        make_settings(tmp_path, search_feedback_focus=-1)
 
 
 def framing_articles() -> list[dict]:

@@ -13,9 +13,11 @@ minus the best peer's (raw Whoosh, raw tantivy, SQLite FTS5, bm25s) on that coll
 - The defaults are the setting with the largest worst margin over all collections (ties:
   the larger mean margin), not the best mean: a default must not buy one collection's gain
   with another's loss.
+- Both choices are made among the settings that keep every collection they are chosen on
+  at its nDCG@10 of bench/relevance_baseline.json (less its tolerance), where one does.
 
 Frugal with the CPU: each collection's index is built once per engine and build-time
-setting (the field weights), and the query-time settings (proximity, rare-word emphasis) are varied
+setting (the field weights), and the query-time settings (proximity, rare-word emphasis, feedback) are varied
 in-process over the same open index; the peers' rankings are cached (bench/judged.py).
 Collections are evaluated as `kindred eval` does without --config: no synonyms or rules.
 """
@@ -33,6 +35,7 @@ sys.path.insert(0, str(_BENCH.parent))
 
 import argparse
 import itertools
+import json
 import logging
 import tempfile
 import time
@@ -40,17 +43,23 @@ from typing import Iterable, Mapping
 
 from bench.common import RESULTS, remove, write_json
 from bench.judged import COLLECTIONS, DEPTH, PEERS, Judged, load, peer_scores
+from bench.relevance import BASELINE
 
-# Build-time settings: each value needs its own index. The title weight (3-6) and the feedback
-# (off, or 10 documents / 10 words weighing 0.25, 0.5 or 1 word) were chosen by an earlier run of
-# this protocol over the same collections (docs/search.md); `--titles` widens the build grid.
+# Build-time settings: each value needs its own index. The title weight (3-6) was chosen by an
+# earlier run of this protocol over the same collections (docs/search.md); `--titles` widens the build grid.
 TITLES = (5,)
-FEEDBACK = {"search_feedback_docs": 10, "search_feedback_terms": 10, "search_feedback_words": 0.5}
-# Query-time settings, varied over the same open index.
-PROXIMITY = (0.1, 0.15, 0.2)
-RARE_WORD_EMPHASIS = (0.0, 0.15, 0.25)
-QUERY_GRID = [{"search_proximity_weight": p, "search_rare_word_emphasis": e, **FEEDBACK}
-              for p, e in itertools.product(PROXIMITY, RARE_WORD_EMPHASIS)]
+# Query-time settings, varied over the same open index: proximity, rare-word emphasis and the
+# feedback (how many top documents, how much the added words weigh, how much more the best
+# documents count than the others); feedback words stay 10.
+PROXIMITY = (0.15, 0.2)
+RARE_WORD_EMPHASIS = (0.15, 0.25)
+FEEDBACK_DOCS = (10, 20)
+FEEDBACK_WORDS = (0.5, 1.0, 1.5, 2.0)
+FEEDBACK_FOCUS = (1.0, 3.0, 6.0, 10.0)
+QUERY_GRID = [{"search_proximity_weight": p, "search_rare_word_emphasis": e, "search_feedback_docs": d,
+               "search_feedback_terms": 10, "search_feedback_words": w, "search_feedback_focus": f}
+              for p, e, d, w, f in itertools.product(PROXIMITY, RARE_WORD_EMPHASIS, FEEDBACK_DOCS, FEEDBACK_WORDS,
+                                                     FEEDBACK_FOCUS)]
 METRIC = "ndcg@10"
 
 
@@ -59,9 +68,10 @@ def build_grid(titles: Iterable[int]) -> list[dict]:
 
 
 def label(setting: Mapping[str, object]) -> str:
-    """A setting in a few words: 'title 5, proximity 0.1, rare words 0.15, feedback 0.5 word'."""
+    """A setting in a few words: 'title 5, proximity 0.1, rare words 0.15, feedback 10 docs focus 6 1.5 words'."""
     feedback = ("feedback off" if not setting["search_feedback_docs"] else
-                f"feedback {setting['search_feedback_words']} word")
+                f"feedback {setting['search_feedback_docs']} docs focus {setting['search_feedback_focus']:g} "
+                f"{setting['search_feedback_words']:g} words")
     return (f"title {setting['field_weights']['title']}, proximity {setting['search_proximity_weight']}, "
             f"rare words {setting['search_rare_word_emphasis']}, {feedback}")
 
@@ -100,18 +110,32 @@ def margins(scores: Mapping[str, list[dict]], best_peer: Mapping[str, float]) ->
             for i in range(len(scores[names[0]]))]
 
 
-def choose(by_setting: list[dict[str, float]], collections: Iterable[str]) -> int:
-    """The setting with the largest worst margin over `collections` (ties: the larger mean)."""
+def within_baseline(scores: Mapping[str, list[dict]], baseline: Mapping[str, float], tolerance: float
+                    ) -> list[dict[str, bool]]:
+    """For each grid setting, whether each collection keeps its baseline nDCG@10 (less the
+    tolerance); a collection without a baseline always does."""
+    names = list(scores)
+    return [{name: name not in baseline or scores[name][i][METRIC] >= baseline[name] - tolerance for name in names}
+            for i in range(len(scores[names[0]]))]
+
+
+def choose(by_setting: list[dict[str, float]], collections: Iterable[str],
+           kept: list[dict[str, bool]] | None = None) -> int:
+    """The setting with the largest worst margin over `collections` (ties: the larger mean),
+    among those that keep every one of them at its baseline (`kept`; all, if none does)."""
     chosen = list(collections)
-    return max(range(len(by_setting)),
+    candidates = [i for i in range(len(by_setting)) if kept is None or all(kept[i][c] for c in chosen)]
+    return max(candidates or range(len(by_setting)),
                key=lambda i: (round(min(by_setting[i][c] for c in chosen), 4),
                               sum(by_setting[i][c] for c in chosen) / len(chosen)))
 
 
-def leave_one_out(by_setting: list[dict[str, float]]) -> tuple[dict[str, int], int]:
+def leave_one_out(by_setting: list[dict[str, float]], kept: list[dict[str, bool]] | None = None
+                  ) -> tuple[dict[str, int], int]:
     """For each collection, the setting chosen on the others; and the setting chosen on all."""
     names = list(by_setting[0])
-    return {name: choose(by_setting, [c for c in names if c != name]) for name in names}, choose(by_setting, names)
+    return ({name: choose(by_setting, [c for c in names if c != name], kept) for name in names},
+            choose(by_setting, names, kept))
 
 
 def defaults_line(result: dict, collections: str) -> str:
@@ -119,11 +143,12 @@ def defaults_line(result: dict, collections: str) -> str:
             f"(worst margin {result['default_worst_margin']:+.4f}).")
 
 
-def protocol(scores: Mapping[str, list[dict]], peers: Mapping[str, Mapping[str, dict]]) -> dict:
+def protocol(scores: Mapping[str, list[dict]], peers: Mapping[str, Mapping[str, dict]],
+             baseline: Mapping[str, float], tolerance: float) -> dict:
     """Leave-one-collection-out rows and the defaults chosen on every collection."""
     best_peer = {name: max(p[METRIC] for p in peers[name].values()) for name in scores}
     by_setting = margins(scores, best_peer)
-    folds, default = leave_one_out(by_setting)
+    folds, default = leave_one_out(by_setting, within_baseline(scores, baseline, tolerance))
     rows = []
     for name, chosen in folds.items():
         result = scores[name][chosen]
@@ -166,7 +191,9 @@ def main() -> None:
         peers[name] = peer_scores(collection)
         scores[name] = score_collection(collection, args.engine, build_grid(args.titles))
         print(f"  {name:18} {len(scores[name])} settings in {time.perf_counter() - t:.0f}s", flush=True)
-    result = protocol(scores, peers)
+    baseline = json.loads(BASELINE.read_text(encoding="utf-8"))
+    result = protocol(scores, peers, {name: engines[args.engine] for name, engines in baseline["ndcg@10"].items()},
+                      baseline["tolerance"])
     write_json(args.json, {"engine": args.engine, "grid": {"build": build_grid(args.titles), "query": QUERY_GRID},
                            "scores": scores, "peers": peers, **result,
                            "wall_s": round(time.perf_counter() - started, 1)})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.tune import leave_one_out
+from bench.tune import leave_one_out, within_baseline
 
 # Each setting's margin over the best peer on three collections.
 MARGINS = [
@@ -20,3 +20,17 @@ def test_a_left_out_collection_plays_no_part_in_choosing_its_setting():
 def test_the_default_maximizes_the_worst_margin_not_the_mean():
     _, default = leave_one_out(MARGINS)
     assert default == 2
+
+
+def test_a_setting_that_drops_a_collection_below_its_baseline_is_not_chosen_on_it():
+    # Setting 2 has the best worst margin but loses collection c's baseline figure.
+    kept = [{"a": True, "b": True, "c": True}, {"a": True, "b": True, "c": True}, {"a": True, "b": True, "c": False}]
+    folds, default = leave_one_out(MARGINS, kept)
+    assert default == 0
+    assert folds["c"] == 2  # chosen without c: c's baseline plays no part either
+    assert folds["a"] == 1 and folds["b"] == 0
+
+
+def test_within_baseline_allows_the_tolerance_and_collections_without_a_baseline():
+    scores = {"a": [{"ndcg@10": 0.398}, {"ndcg@10": 0.396}], "new": [{"ndcg@10": 0.1}, {"ndcg@10": 0.9}]}
+    assert within_baseline(scores, {"a": 0.4}, 0.003) == [{"a": True, "new": True}, {"a": False, "new": True}]

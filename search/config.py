@@ -76,16 +76,16 @@ class Settings:
     search_synonym_weight: float = _setting(0.9, "Weight of a synonym relative to the reader's own word.")
     search_proximity_weight: float = _setting(0.15, "Weight of the reader's adjacent words found next to each other in an "
                                                    "article (re-ranks the best 50 results; 0: off).")
-    search_feedback_docs: int = _setting(10, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
+    search_feedback_docs: int = _setting(20, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
     search_feedback_terms: int = _setting(10, "Pseudo-relevance feedback: words added to the query.")
-    search_feedback_words: float = _setting(0.5, "Pseudo-relevance feedback: how much the added words weigh together, in "
-                                                 "the reader's own words (0.5: half an average query word, so they count "
+    search_feedback_words: float = _setting(2.0, "Pseudo-relevance feedback: how much the added words weigh together, in "
+                                                 "the reader's own words (2: two average query words, so they count "
                                                  "for less in a longer question).")
-    search_feedback_focus: float = _setting(1.0, "Pseudo-relevance feedback: how much more the best results count "
-                                                 "than the others: each weighs its score relative to the best one to "
-                                                 "this power (0: all alike, 1: in proportion to their scores).")
+    search_feedback_focus: float = _setting(10.0, "Pseudo-relevance feedback: how much more the best results count "
+                                                  "than the others: each weighs its score relative to the best one to "
+                                                  "this power (0: all alike, 1: in proportion to their scores).")
     search_feedback_min_terms: int = _setting(3, "Pseudo-relevance feedback applies to queries of at least this many words.")
-    search_rare_word_emphasis: float = _setting(0.15, "Long queries: each word's weight is multiplied by its idf to this "
+    search_rare_word_emphasis: float = _setting(0.25, "Long queries: each word's weight is multiplied by its idf to this "
                                                       "power (relative to the query's average), so the rare words that "
                                                       "name a description's topic outweigh the common ones around them "
                                                       "(0: off).")

@@ -314,3 +314,16 @@ def test_tantivy_indexes_built_with_pre_tokenized_content_take_writes_alike(tmp_
     assert ids(engine, EngineQuery(should=(phrase("needle exchange"),))) == ["p-adjacent"]
     assert ids(engine, EngineQuery(should=(phrase("pass kidney stones"),))) == ["kidney"]
     engine.close()
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_a_phrase_scores_as_the_sum_of_its_words_where_it_stands(tmp_path, name):
+    # Same length, the phrase once in each: the article that also talks more about its words
+    # ranks first, as Whoosh scores a phrase (the sum of its words' scores), on both engines.
+    docs = [IndexDoc.from_article(article("more", "Notes", "heart attack risk heart care attack heart diet")),
+            IndexDoc.from_article(article("once", "Notes", "heart attack risk blood care sleep walk diet"))]
+    engine = create_engine(name, tmp_path / name)
+    engine.add(iter(docs))
+    scores = engine.rescore([phrase("heart attack")], ["more", "once"])
+    engine.close()
+    assert scores["more"] > scores["once"] > 0

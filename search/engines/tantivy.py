@@ -236,7 +236,11 @@ class TantivyEngine:
 
     def _alternative(self, alt, weight: float) -> Query:
         if isinstance(alt, PhraseQuery) and len(alt.terms) > 1:
-            clause = Query.phrase_query(self._schema, "content", list(alt.terms))
+            # Scored as Whoosh scores a phrase, the sum of its words' scores where it stands,
+            # so both engines rank alike; tantivy's own counts the phrase's occurrences.
+            words = [(Occur.Must, Query.term_query(self._schema, "content", t, index_option="freq")) for t in alt.terms]
+            phrase = Query.phrase_query(self._schema, "content", list(alt.terms))
+            clause = Query.boolean_query([(Occur.Must, _unscored(phrase)), *words])
         else:
             term = alt.terms[0] if isinstance(alt, PhraseQuery) else alt.term
             clause = Query.term_query(self._schema, "content", term, index_option="freq")

@@ -74,7 +74,7 @@ class Settings:
     search_timeout: float = _setting(2.0, "Seconds one search may run; past it the search stops and answers "
                                           "HTTP 503.")
     search_synonym_weight: float = _setting(0.9, "Weight of a synonym relative to the reader's own word.")
-    search_proximity_weight: float = _setting(0.15, "Weight of the reader's adjacent words found next to each other in an "
+    search_proximity_weight: float = _setting(0.2, "Weight of the reader's adjacent words found next to each other in an "
                                                    "article (re-ranks the best 50 results; 0: off).")
     search_feedback_docs: int = _setting(20, "Pseudo-relevance feedback: top results whose words expand a question (0: off).")
     search_feedback_terms: int = _setting(10, "Pseudo-relevance feedback: words added to the query.")

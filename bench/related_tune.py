@@ -43,7 +43,7 @@ LABELLED = ("bbc", "psychoactive-substances", "medquad")
 K = 5
 METRIC = f"precision@{K}"
 GRID = [{"related_tf_saturation": saturation, "related_topics": topics, "related_topic_weight": weight}
-        for saturation, topics, weight in itertools.product((0.01, 0.015, 0.02), (12,), (0.3, 0.35, 0.4))]
+        for saturation, topics, weight in itertools.product((0.01, 0.0125, 0.015, 0.0175), (12,), (0.15, 0.2, 0.3, 0.4))]
 
 
 def label(setting: Mapping[str, object]) -> str:
@@ -100,11 +100,29 @@ def protocol(results: Mapping[str, dict]) -> dict:
             "default_worst_margin": round(min(margins[default].values()), 4)}
 
 
-def markdown(result: dict) -> str:
+def markdown(result: dict, results: Mapping[str, dict]) -> str:
     lines = [f"| corpus | chosen on the others | Kindred {METRIC} | plain TF-IDF | margin |", "|---|---|---|---|---|"]
     lines += [f"| {row['corpus']} | {row['label']} | **{row[METRIC]:.4f}** | {row['tfidf']:.4f} | {row['margin']:+.4f} |"
               for row in result["leave_one_out"]]
-    return "\n".join([*lines, "", defaults_line(result, "corpus")])
+    return "\n".join([*lines, "", defaults_line(result, "corpus"), "", grid_table(results)])
+
+
+def grid_table(results: Mapping[str, dict]) -> str:
+    """Every setting's precision@5 on every corpus, and its worst margin over TF-IDF."""
+    names = list(results)
+    tfidf = {n: results[n]["tfidf"][METRIC] for n in names}
+
+    def cells(scores: Mapping[str, float]) -> str:
+        return " | ".join(f"{scores[n]:.4f}" for n in names)
+
+    lines = [f"| saturation | topic weight | {' | '.join(names)} | worst margin |",
+             "|---:|---:|" + "---:|" * (len(names) + 1), f"| plain TF-IDF | | {cells(tfidf)} | |"]
+    for i, setting in enumerate(GRID):
+        scores = {n: results[n]["grid"][i][METRIC] for n in names}
+        worst = min(scores[n] - tfidf[n] for n in names)
+        lines.append(f"| {setting['related_tf_saturation']} | {setting['related_topic_weight']} | {cells(scores)} "
+                     f"| {worst:+.4f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -123,7 +141,7 @@ def main() -> None:
     result = protocol(results)
     write_json(args.json, {"grid": GRID, "results": results, **result,
                            "wall_s": round(time.perf_counter() - started, 1)})
-    print(markdown(result))
+    print(markdown(result, results))
 
 
 if __name__ == "__main__":

@@ -52,6 +52,9 @@ PAIR_BLOCK = 20_000  # candidate pairs scored at once
 # it (30k articles: 21 s from a 20k sample, 3.6 s from 5k; docs/benchmarks.md).
 TOPIC_SAMPLE = 5_000
 TOPIC_MAX_ITER = 300
+# The median article length (in terms) at which related_tf_saturation applies as set
+# (`collection_saturation`); a model stored without its median is taken to have this one.
+REFERENCE_TERMS = 500.0
 
 
 def _pre_analyzed(terms: list[str]) -> list[str]:
@@ -66,6 +69,15 @@ def saturated_tf(counts: np.ndarray, lengths: np.ndarray, saturation: float) -> 
     (Measured against 1 + log tf on the labelled corpora of docs/related.md.)"""
     k = saturation * lengths
     return counts * (k + 1) / (counts + k)
+
+
+def collection_saturation(saturation: float, median_terms: float) -> float:
+    """The saturation `saturated_tf` uses on a collection whose median article has
+    `median_terms` terms: the setting, scaled by that median over REFERENCE_TERMS. On a site
+    of long articles, the words an article keeps coming back to say what it is about, and
+    their repeats count longer; on a site of short pages, a phrase said once (a section's
+    template question) does, and repeats stop counting sooner (docs/related.md)."""
+    return saturation * median_terms / REFERENCE_TERMS
 
 
 def tfidf_rows(counts: sp.csr_matrix, lengths: Sequence[int], idf: np.ndarray, saturation: float) -> sp.csr_matrix:
@@ -95,14 +107,14 @@ class RelatedModel:
     """Nearest articles by text: TF-IDF cosine blended with broad-topic cosine.
 
     similarity = (1 - topic_weight) x cos(TF-IDF) + topic_weight x cos(topics), where the
-    TF-IDF rows use `saturated_tf` and the topics are an NMF of those rows with `n_topics`
-    components. Candidates come from the TF-IDF neighbours (twice as many as kept) over the
+    TF-IDF rows use `saturated_tf` (scaled by `collection_saturation`) and the topics are an
+    NMF of those rows with `n_topics` components. Candidates come from the TF-IDF neighbours (twice as many as kept) over the
     terms of at most `max_df` of the articles (`finding_columns_`), and are scored with every
     term, so topics re-order what the rarer words found and never bring in an article sharing
     none of them.
 
-    What `fit` learns: `vocabulary_` (term -> column), `terms_`, `idf_` and
-    `topic_components_` (None without topics): all `transform` needs, and all that is
+    What `fit` learns: `vocabulary_` (term -> column), `terms_`, `idf_`, `median_terms_`
+    and `topic_components_` (None without topics): all `transform` needs, and all that is
     stored (indexer/related_state.py) and loaded back for upserts (which compare an article
     with every stored one, so they need no candidates). The fitted articles' own vectors
     (`ids_`, `matrix_`, `topics_`), the rows cut to `finding_columns_` and their transpose
@@ -144,7 +156,9 @@ class RelatedModel:
         self.terms_ = vectorizer.get_feature_names_out()
         document_frequency = np.bincount(counts.indices, minlength=counts.shape[1])
         self.idf_ = smooth_idf(document_frequency, counts.shape[0])
-        self.matrix_ = tfidf_rows(counts, [len(t) for t in terms], self.idf_, self.tf_saturation)
+        lengths = [len(t) for t in terms]
+        self.median_terms_ = float(np.median(lengths))
+        self.matrix_ = tfidf_rows(counts, lengths, self.idf_, self.saturation_)
         rarer = document_frequency <= self._max_df(len(docs)) * len(docs)
         # Where every term is common (a tiny corpus), candidates are found on them all.
         self.finding_columns_ = np.flatnonzero(rarer if rarer.any() else np.ones_like(rarer))
@@ -159,8 +173,13 @@ class RelatedModel:
         idf, weighed as `fit` weighs) and their topic weights (None without topics)."""
         vectorizer = CountVectorizer(analyzer=_pre_analyzed, vocabulary=self.vocabulary_, dtype=np.float32)
         counts = vectorizer.transform([doc.terms for doc in docs]).tocsr()
-        matrix = tfidf_rows(counts, [len(doc.terms) for doc in docs], self.idf_, self.tf_saturation)
+        matrix = tfidf_rows(counts, [len(doc.terms) for doc in docs], self.idf_, self.saturation_)
         return matrix, self._topic_vectors(matrix) if len(docs) else None
+
+    @property
+    def saturation_(self) -> float:
+        """The saturation this model's rows are weighed with (`collection_saturation`)."""
+        return collection_saturation(self.tf_saturation, self.median_terms_)
 
     def _fit_topics(self, matrix: sp.csr_matrix) -> np.ndarray | None:
         n = matrix.shape[0]

@@ -1,11 +1,11 @@
 """The fitted related model's persistence, so upserts need no refit.
 
-A build stores what `RelatedModel.fit` learned (vocabulary, idf, topic components), every
-article's vector and its text neighbours, through the version's Store (search/store.py
-owns the tables). An upsert loads the model back, maps the new articles into the stored
-vector space with `RelatedModel.transform`, lets the articles they now beat take them into
-their neighbours, and returns the ids whose lists must be blended again. All writes join
-the caller's store transaction.
+A build stores what `RelatedModel.fit` learned (vocabulary, idf, median article length,
+topic components), every article's vector and its text neighbours, through the version's
+Store (search/store.py owns the tables). An upsert loads the model back, maps the new
+articles into the stored vector space with `RelatedModel.transform`, lets the articles they
+now beat take them into their neighbours, and returns the ids whose lists must be blended
+again. All writes join the caller's store transaction.
 """
 
 from __future__ import annotations
@@ -16,9 +16,13 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from indexer.related import WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity
+from indexer.related import REFERENCE_TERMS, WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity
 from search.document import IndexDoc
 from search.store import Store, VectorRow
+
+# The fitted median article length (terms); a version stored before it was kept has none,
+# and its rows were weighed as with REFERENCE_TERMS.
+MEDIAN_TERMS_KEY = "related_median_terms"
 
 
 def encode_candidates(neighbors: Sequence[Neighbor]) -> str:
@@ -44,6 +48,7 @@ class RelatedState:
                 ((str(t), col, float(model.idf_[col]), surface_of.get(str(t), str(t)))
                  for col, t in enumerate(model.terms_)),
                 () if model.topic_components_ is None else (row.tobytes() for row in model.topic_components_))
+            self.store.set_meta({MEDIAN_TERMS_KEY: model.median_terms_})
             self.store.put_related_vectors(_vector_rows(model.ids_, model.matrix_, model.topics_))
             self.store.put_related_candidates(candidates)
 
@@ -54,6 +59,7 @@ class RelatedState:
         model.vocabulary_ = {term: col for term, col, _, _ in rows}
         model.terms_ = np.array([term for term, _, _, _ in rows], dtype=object)
         model.idf_ = np.array([idf for _, _, idf, _ in rows], dtype=np.float32)
+        model.median_terms_ = float(self.store.meta(MEDIAN_TERMS_KEY, REFERENCE_TERMS))
         topics = [np.frombuffer(blob, np.float32) for blob in self.store.related_topics()]
         model.topic_components_ = np.vstack(topics).reshape(len(topics), len(rows)) if topics else None
         return model, {col: surface for _, col, _, surface in rows}

@@ -99,10 +99,11 @@ class Settings:
     related_k: int = _setting(20, "Related articles stored per article.")
     related_limit: int = _setting(5, "Related articles shown by default in the widget and API.")
     related_min_score: float = _setting(0.05, "Text similarity below which a neighbour is not 'related'.")
-    related_tf_saturation: float = _setting(0.015, "How soon a word's repeats stop counting in the related-articles model, "
-                                                    "as a share of the article's length (smaller: sooner).")
+    related_tf_saturation: float = _setting(0.01, "How soon a word's repeats stop counting in the related-articles model, "
+                                                   "as a share of the article's length, scaled by the site's median "
+                                                   "article length over 500 terms (smaller: sooner).")
     related_topics: int = _setting(12, "Broad topics (NMF components) learned from the articles' text.")
-    related_topic_weight: float = _setting(0.4, "0..1: share of the text similarity given to shared topics (0: words only).")
+    related_topic_weight: float = _setting(0.2, "0..1: share of the text similarity given to shared topics (0: words only).")
     related_category_boost: float = _setting(0.05, "Score added when two articles share a category.")
     related_tag_boost: float = _setting(0.03, "Score added per shared tag (at most three tags count).")
     related_recency_boost: float = _setting(0.02, "Largest score added for a recent article, decaying over a year.")

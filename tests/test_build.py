@@ -191,7 +191,7 @@ def test_upserted_articles_get_lists_as_diverse_as_a_build_gives(tmp_path, diver
     indexer.build([write_jsonl(tmp_path / "a.jsonl", NEAR_COPIES)])
     service = SearchService(settings)
     assert [i.id for i in service.related("src", 3)] == expected  # the full build
-    indexer.upsert([Article(id="src2", title="Ketamine infusion therapy sessions",
+    indexer.upsert([Article(id="src2", title="Ketamine infusion therapy, updated",
                             body=NEAR_COPIES[0]["body"] + " ketamine")])
     # src2 repeats src (a near-duplicate, left out); a-copy repeats a, so diversity moves it down.
     assert [i.id for i in service.related("src2", 3)] == expected

@@ -49,6 +49,24 @@ def test_term_frequency_saturates_sooner_in_short_articles():
     assert long_[-1] > 7.0  # a 3,000-term article coming back to it 8 times is
 
 
+
+def test_repeats_count_longer_on_a_site_of_long_articles():
+    """The same article, among short pages or among long articles whose words are as common:
+    the word it says eight times outweighs the one it says once more on the long-article site."""
+    article = IndexDoc("x", ["tryptamine"] * 8 + ["dose"] + [f"x{i}" for i in range(71)], "", (), 0)
+
+    def weight_ratio(filler: int) -> float:
+        others = [IndexDoc(f"d{i}", ["tryptamine", "dose"] + [f"d{i}-{j}" for j in range(filler)], "", (), 0)
+                  for i in range(9)]
+        model = RelatedModel(topic_weight=0).fit([article, *others])
+        row = model.matrix_[0]
+        return row[0, model.vocabulary_["tryptamine"]] / row[0, model.vocabulary_["dose"]]
+
+    short_site, long_site = weight_ratio(filler=20), weight_ratio(filler=2000)
+    assert 1 < short_site  # more mentions never count less
+    assert long_site > 1.5 * short_site  # equal idf and length: only the site's median differs
+
+
 THEMES = {
     "cannabis": "cannabis thc edibles strain smoke joint grower harvest flower trichomes cbd dispensary",
     "opioid": "opioid heroin fentanyl naloxone overdose withdrawal methadone buprenorphine pain pills",

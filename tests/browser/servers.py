@@ -75,12 +75,17 @@ LONG_TITLE_ARTICLE = {
     "tags": ["exercise", "mental health"],
     "published": "2026-01-15",
 }
+# An article whose widget shows the long-title article: pinned there, as an editor would, so
+# the layout tests do not hang on which lists the text model puts a hill in New Zealand in.
+LONG_TITLE_SOURCE = "research-roundup-2026"
 
 
 def build_sample_index(settings: Settings) -> Settings:
-    """Index the sample site, plus the long-title article, with `settings` (once; the
-    servers only read it)."""
+    """Index the sample site, plus the long-title article (pinned to LONG_TITLE_SOURCE's
+    list), with `settings` (once; the servers only read it)."""
     from indexer.build import Indexer
+
+    settings = settings.replace(related_pins={**settings.related_pins, LONG_TITLE_SOURCE: [LONG_TITLE_ARTICLE["id"]]})
 
     extra = settings.resolve(settings.index_dir).parent / "long-title.jsonl"
     extra.parent.mkdir(parents=True, exist_ok=True)

@@ -120,22 +120,26 @@ def within_baseline(scores: Mapping[str, list[dict]], baseline: Mapping[str, flo
 
 
 def choose(by_setting: list[dict[str, float]], collections: Iterable[str],
-           kept: list[dict[str, bool]] | None = None) -> int:
-    """The setting with the largest worst margin over `collections` (ties: the larger mean),
-    among those that keep every one of them at its baseline (`kept`; all, if none does)."""
+           kept: list[dict[str, bool]] | None = None, tie: float = 0.0) -> int:
+    """The setting with the largest worst margin over `collections`, among those that keep
+    every one of them at its baseline (`kept`; all, if none does). Worst margins within
+    `tie` of the largest are tied (a difference the metric cannot tell from noise); ties
+    go to the larger next-worst margin, and so on (leximin: maximin refined)."""
     chosen = list(collections)
-    candidates = [i for i in range(len(by_setting)) if kept is None or all(kept[i][c] for c in chosen)]
-    return max(candidates or range(len(by_setting)),
-               key=lambda i: (round(min(by_setting[i][c] for c in chosen), 4),
-                              sum(by_setting[i][c] for c in chosen) / len(chosen)))
+    candidates = [i for i in range(len(by_setting)) if kept is None or all(kept[i][c] for c in chosen)] \
+        or list(range(len(by_setting)))
+    worst = {i: round(min(by_setting[i][c] for c in chosen), 4) for i in candidates}
+    best = max(worst.values())
+    return max((i for i in candidates if worst[i] >= best - tie),
+               key=lambda i: sorted(round(by_setting[i][c], 4) for c in chosen)[1:])
 
 
-def leave_one_out(by_setting: list[dict[str, float]], kept: list[dict[str, bool]] | None = None
-                  ) -> tuple[dict[str, int], int]:
+def leave_one_out(by_setting: list[dict[str, float]], kept: list[dict[str, bool]] | None = None,
+                  tie: float = 0.0) -> tuple[dict[str, int], int]:
     """For each collection, the setting chosen on the others; and the setting chosen on all."""
     names = list(by_setting[0])
-    return ({name: choose(by_setting, [c for c in names if c != name], kept) for name in names},
-            choose(by_setting, names, kept))
+    return ({name: choose(by_setting, [c for c in names if c != name], kept, tie) for name in names},
+            choose(by_setting, names, kept, tie))
 
 
 def defaults_line(result: dict, collections: str) -> str:

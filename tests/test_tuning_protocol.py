@@ -34,3 +34,11 @@ def test_a_setting_that_drops_a_collection_below_its_baseline_is_not_chosen_on_i
 def test_within_baseline_allows_the_tolerance_and_collections_without_a_baseline():
     scores = {"a": [{"ndcg@10": 0.398}, {"ndcg@10": 0.396}], "new": [{"ndcg@10": 0.1}, {"ndcg@10": 0.9}]}
     assert within_baseline(scores, {"a": 0.4}, 0.003) == [{"a": True, "new": True}, {"a": False, "new": True}]
+
+
+def test_worst_margins_within_the_tie_go_to_the_better_next_worst():
+    # Setting 0 leads on the worst corpus by 0.0006, setting 1 is far ahead on the next one.
+    margins = [{"a": 0.0267, "b": 0.0428, "c": 0.0646}, {"a": 0.0261, "b": 0.0571, "c": 0.0565},
+               {"a": 0.0244, "b": 0.0900, "c": 0.0900}]
+    assert leave_one_out(margins)[1] == 0
+    assert leave_one_out(margins, tie=0.001)[1] == 1  # setting 2's worst is beyond the tie

@@ -99,7 +99,7 @@ class Settings:
     related_k: int = _setting(20, "Related articles stored per article.")
     related_limit: int = _setting(5, "Related articles shown by default in the widget and API.")
     related_min_score: float = _setting(0.05, "Text similarity below which a neighbour is not 'related'.")
-    related_tf_saturation: float = _setting(0.01, "How soon a word's repeats stop counting in the related-articles model, "
+    related_tf_saturation: float = _setting(0.0125, "How soon a word's repeats stop counting in the related-articles model, "
                                                    "as a share of the article's length, scaled by the site's median "
                                                    "article length over 500 terms (smaller: sooner).")
     related_topics: int = _setting(12, "Broad topics (NMF components) learned from the articles' text.")

@@ -64,7 +64,8 @@ class BlockRunner(Protocol):
 
     def share(self, value: Shared) -> object: ...
 
-    def keep(self, function: Callable[[Shared, Item], Result], shared: object, items: Iterable[object]) -> list[object]: ...
+    def keep(self, function: Callable[[Shared, Item], Result], shared: object,
+             items: Iterable[object]) -> list[object]: ...
 
     def stream(self, function: Callable[[Shared, Item], Result], shared: object,
                items: Iterable[object]) -> Iterator[Result]: ...
@@ -263,7 +264,7 @@ def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[Inde
     began = time.perf_counter()
     write_model(model)
     timings["model_store_s"] = time.perf_counter() - began
-    cards = {card.id: card for block in runner.stream(fetched, None, card_blocks) for card in block} if rendered else None
+    cards = {card.id: card for block in runner.stream(fetched, None, card_blocks) for card in block}
     copies: dict[str, set[str]] = {}
     for block in runner.stream(block_copies, None, found):  # near-duplicates both ways, across blocks
         for row, others in block.items():
@@ -274,7 +275,7 @@ def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[Inde
     started = time.perf_counter()
     textless = {a.id: dataclasses.replace(a, body="", summary="") for a in articles}
     words = [surface_of.get(term, term) for term in model.terms_.tolist()]
-    list_work = runner.share(ListWork(policy, textless, ids, words, copies, cards,
+    list_work = runner.share(ListWork(policy, textless, ids, words, copies, cards if rendered else None,
                                       model.matrix_ if policy.diversity > 0 else None))
     writing = 0.0
     for block in runner.stream(list_block, list_work, found):

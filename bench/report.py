@@ -703,8 +703,9 @@ def build_stage_section(build: dict, run: dict) -> list[str]:
             f"default settings, in a fresh process: **{num(build['docs_per_s'])} docs/s** ({build['build_s']} s, peak "
             f"RSS {num(build['peak_rss_mib'])} MiB; target ≥ {build['target_docs_per_s']:,}). Each step's seconds and "
             "share of the whole build:", "", table(["step", "s", "share"], steps), "",
-            f"The related step's parts: {related} (fit: vocabulary, TF-IDF and topics; top-k: neighbours and each "
-            "article's item card; blend: the lists blended and rendered; store: model, candidates and lists written).",
+            f"The related step's parts: {related} (cards: each article's item card; fit: vocabulary, TF-IDF and "
+            "topics; model_store: the model written; top-k: neighbours; blend: the lists blended, rendered and "
+            "written as each block finishes, of which lists_store the writing).",
             ""]
 
 

@@ -703,8 +703,9 @@ def build_stage_section(build: dict, run: dict) -> list[str]:
             f"default settings, in a fresh process: **{num(build['docs_per_s'])} docs/s** ({build['build_s']} s, peak "
             f"RSS {num(build['peak_rss_mib'])} MiB; target ≥ {build['target_docs_per_s']:,}). Each step's seconds and "
             "share of the whole build:", "", table(["step", "s", "share"], steps), "",
-            f"The related step's parts: {related} (fit: vocabulary, TF-IDF and topics; top-k: neighbours and each "
-            "article's item card; blend: the lists blended and rendered; store: model, candidates and lists written).",
+            f"The related step's parts: {related} (cards: each article's item card; fit: vocabulary, TF-IDF and "
+            "topics; model_store: the model written; top-k: neighbours; blend: the lists blended, rendered and "
+            "written as each block finishes, of which lists_store the writing).",
             ""]
 
 
@@ -712,22 +713,26 @@ def scaling_section(scaling: list[dict], run: dict) -> list[str]:
     command = run.get("stages", {}).get("scaling", {}).get("command", f"{PY} bench/scaling.py")
     rows = [[num(r["articles"]), r["in_process"]["total_s"], r["on_cluster"]["total_s"], f"{r['speedup']}×",
              "yes" if r["identical"] else "**no**", " / ".join(num(v) for v in r["worker_peak_rss_mib"]),
-             num(r["main_peak_rss_mib"]), r["analyze_s"]] for r in scaling]
-    parts = [[num(r["articles"]), where, *(r[key].get(step, "–") for step in ("fit_s", "top_k_s", "blend_s")),
-              r[key].get("share_s", "–"), r[key].get("cluster_start_s", "–")]
+             f'{num(r["main_peak_rss_mib"])} / {num(r.get("main_peak_rss_on_cluster_mib"))}', r["analyze_s"]]
+            for r in scaling]
+    steps = ("fit_s", "top_k_s", "blend_s", "lists_store_s", "model_store_s", "share_s", "cluster_start_s")
+    parts = [[num(r["articles"]), where, *(r[key].get(step, "–") for step in steps)]
              for r in scaling for where, key in (("in-process", "in_process"), (r["cluster"], "on_cluster"))]
     return ["## Related batch on a Dask cluster", "",
-            f"{code(command)}: the related batch of a full build (`indexer.related_build.compute`: fit, top-k "
-            "neighbours, blend and render) on synthetic articles (`bench.corpora.synthetic`: the 36,600 articles of "
-            "Wikipedia 2015, MedQuAD, BBC and psychoactive substances, then perturbed repeats: each keeps about three "
-            "sentences in four of its original and takes two of other articles), in this process and then on a "
-            "`local:N` Dask cluster started for it (its start counted), each size in a fresh process. Analysis is done "
-            "once beforehand and not counted. Identical: same entries, payload digests and text candidates for every "
-            "article. Peak RSS: each worker process's VmHWM.", "",
+            f"{code(command)}: the related batch of a full build as `kindred index` runs it "
+            "(`indexer.related_build.store_batch`: fit, top-k neighbours and item cards, blend and render, each "
+            "block's lists written to a new store as the block finishes, then the model) on synthetic articles "
+            "(`bench.corpora.synthetic`: the 36,600 articles of Wikipedia 2015, MedQuAD, BBC and psychoactive "
+            "substances, then perturbed repeats: each keeps about three sentences in four of its original and takes two "
+            "of other articles), in this process and then on a `local:N` Dask cluster started for it (its start "
+            "counted), each size in a fresh process. Analysis is done once beforehand and not counted. Identical: the "
+            "two stores' related tables (lists, payloads, who shows whom, candidates, vectors, vocabulary, topics) are "
+            "the same row for row. Peak RSS: each process's VmHWM (the building process's reset before each run).", "",
             table(["articles", "in-process s", "cluster s", "speed-up", "identical", "peak RSS per worker MiB",
-                   "main process peak MiB", "analysis s (apart)"], rows), "",
-            "Where the time goes (seconds):", "",
-            table(["articles", "where", "fit", "top-k + cards", "blend + render", "broadcast", "cluster start"], parts),
+                   "building process peak MiB (in process / cluster)", "analysis s (apart)"], rows), "",
+            "Where the time goes (seconds; blend + render includes storing the lists, also shown apart):", "",
+            table(["articles", "where", "fit", "top-k + cards", "blend + render", "lists stored", "model stored",
+                   "broadcasts and block inputs", "cluster start"], parts),
             ""]
 
 

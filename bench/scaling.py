@@ -4,10 +4,12 @@
 
 Each size runs in a fresh process: `bench.corpora.synthetic` articles (the shared corpora
 once, then perturbed repeats), analyzed once (timed apart), then the related batch of a
-build (`indexer.related_build.compute`: fit, top-k neighbours, blend and render) in this
-process, then on a `local:N` cluster started for it (its start counted in its time and
-shown apart). The two batches' lists (entries and payload digests) and candidates are
-compared; peak RSS is each worker process's own (VmHWM read on the workers at the end).
+build as `kindred index` runs it (`indexer.related_build.store_batch`: fit, top-k
+neighbours, blend and render, each block's lists written to a new store as it finishes,
+then the model; one transaction) in this process, then on a `local:N` cluster started for
+it (its start counted in its time and shown apart). The two stores' related tables are
+compared row for row (by digest); peak RSS is each process's own (VmHWM: the workers' read
+on them at the end, the building process's reset before each run).
 """
 
 from __future__ import annotations
@@ -24,8 +26,12 @@ sys.path.insert(0, str(_BENCH.parent))
 import argparse
 import hashlib
 import json
+import shutil
+import sqlite3
 import subprocess
+import tempfile
 import time
+from contextlib import closing
 
 
 def peak_rss_mib() -> float:
@@ -37,19 +43,46 @@ def peak_rss_mib() -> float:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def fingerprint(batch) -> str:
-    """One digest of a batch's lists (entries and rendered payloads) and text candidates, as stored."""
+def reset_peak_rss() -> None:
+    """VmHWM starts again from the current RSS (Linux: clear_refs 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
+RELATED_TABLES = ("related", "related_targets", "related_candidates", "related_vectors", "related_terms",
+                  "related_topics")
+
+
+def fingerprint(store_path: Path) -> str:
+    """One digest of a store's related tables, every row in key order."""
     digest = hashlib.blake2b(digest_size=16)
-    for source in sorted(batch.lists):
-        row = batch.lists[source]
-        digest.update(json.dumps([source, row.candidates, row.entries, row.payload.digest, row.shown]).encode())
+    with closing(sqlite3.connect(store_path)) as conn:
+        for table in RELATED_TABLES:
+            for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2"):
+                digest.update(repr(row).encode())
     return digest.hexdigest()
+
+
+def timed_batch(settings, articles, docs, surface_of, runner, directory: Path) -> tuple[float, dict, str]:
+    """(seconds, the batch's timings, its store's fingerprint): the store is removed after."""
+    from indexer.related_build import store_batch
+    from search.store import Store
+
+    directory.mkdir()
+    store = Store.create(directory)
+    reset_peak_rss()
+    started = time.perf_counter()
+    timings = store_batch(settings, store, articles, docs, surface_of, runner)
+    seconds = time.perf_counter() - started
+    store.close()
+    digest = fingerprint(store.path)
+    shutil.rmtree(directory)
+    return seconds, {k: round(v, 1) for k, v in timings.items()}, digest
 
 
 def run_one(n: int, workers: int) -> dict:
     from bench.corpora import synthetic
     from indexer.lexicon import surface_words
-    from indexer.related_build import compute
+    from indexer.related_build import InProcess
     from indexer.related_cluster import cluster_runner
     from search.analysis import WordMemory
     from search.article import Article
@@ -70,29 +103,27 @@ def run_one(n: int, workers: int) -> dict:
     del indexed, words
     analyze_s = time.perf_counter() - started
 
-    started = time.perf_counter()
-    batch = compute(settings, articles, docs, surface_of)
-    in_process_s = time.perf_counter() - started
-    in_process = {"total_s": round(in_process_s, 1), **{k: round(v, 1) for k, v in batch.timings.items()}}
-    expected = fingerprint(batch)
-    del batch
-
-    address = f"local:{workers}"
-    started = time.perf_counter()
-    with cluster_runner(address) as runner:
-        batch = compute(settings, articles, docs, surface_of, runner)
-        cluster_s = time.perf_counter() - started
-        peaks = runner.client.run(peak_rss_mib)
-        on_cluster = {"total_s": round(cluster_s, 1),
-                      **{k: round(v, 1) for k, v in {**batch.timings, **runner.timings}.items()}}
-    identical = fingerprint(batch) == expected
+    with tempfile.TemporaryDirectory(prefix="kindred-scaling-") as scratch:
+        in_process_s, timings, expected = timed_batch(settings, articles, docs, surface_of, InProcess(),
+                                                      Path(scratch) / "in-process")
+        in_process = {"total_s": round(in_process_s, 1), **timings}
+        main_in_process = peak_rss_mib()
+        address = f"local:{workers}"
+        started = time.perf_counter()
+        with cluster_runner(address) as runner:
+            cluster_s, timings, digest = timed_batch(settings, articles, docs, surface_of, runner,
+                                                     Path(scratch) / "cluster")
+            cluster_s = time.perf_counter() - started  # the cluster's start included
+            peaks = runner.client.run(peak_rss_mib)
+            on_cluster = {"total_s": round(cluster_s, 1), **timings,
+                          **{k: round(v, 1) for k, v in runner.timings.items()}}
+        main_on_cluster = peak_rss_mib()
     return {
         "articles": n, "workers": workers, "cluster": address, "analyze_s": round(analyze_s, 1),
         "in_process": in_process, "on_cluster": on_cluster,
-        "speedup": round(in_process_s / cluster_s, 2), "identical": identical,
+        "speedup": round(in_process_s / cluster_s, 2), "identical": digest == expected,
         "worker_peak_rss_mib": sorted(round(v) for v in peaks.values()),
-        "main_peak_rss_mib": round(peak_rss_mib()),
-        "vocabulary": len(batch.model.terms_),
+        "main_peak_rss_mib": round(main_in_process), "main_peak_rss_on_cluster_mib": round(main_on_cluster),
     }
 
 

@@ -4,15 +4,18 @@ rendered into the bytes readers are sent (search/related_lists.py), all into the
 store in the caller's transaction.
 
 A build's batch runs in blocks of BLOCK_ROWS articles: the model is fitted once; each
-block's text neighbours are found; once every block's are known (near-duplicates are
-looked for across them), each block's lists are blended and rendered. The blocks run one
-after another in this process (the default: the top-k products use every core), or on the
-workers of a Dask cluster (setting related_cluster, indexer/related_cluster.py) that runs
-these same block functions, so both give the same lists.
+block's text neighbours are found and kept where they were found; once every block's are
+known (near-duplicates are looked for across them), each block's lists are blended and
+rendered and written to the store as the block finishes, so no more than a few blocks'
+lists are ever held. The blocks run one after another in this process (the default: the
+top-k products use every core), or on the workers of a Dask cluster (setting
+related_cluster, indexer/related_cluster.py) that runs these same block functions, so
+both give the same lists.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -20,9 +23,12 @@ import os
 import time
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable, Iterable, Mapping, Protocol, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
-from indexer.related import (CANDIDATE_MARGIN, Neighbor, RelatedModel, RelatedPolicy, near_duplicates,
+import numpy as np
+import scipy.sparse as sp
+
+from indexer.related import (CANDIDATE_MARGIN, WHY_TERMS, Neighbor, RelatedModel, RelatedPolicy, near_duplicates,
                              pairwise_similarity, recency_pools)
 from indexer.related_state import RelatedState, encode_candidates
 from search.article import Article
@@ -36,6 +42,9 @@ from search.store import Store
 # A row's neighbours and list depend on no other row of its block: any split gives the same lists.
 BLOCK_ROWS = 4_000
 BLOCKS_PER_THREAD = 4
+# Rows whose candidate pairs `neighbors` scores at once: each pair copies both articles'
+# TF-IDF rows, so this bounds a block's temporary memory (any chunk gives the same neighbours).
+NEIGHBOR_CHUNK_ROWS = 500
 
 Shared = TypeVar("Shared")
 Item = TypeVar("Item")
@@ -43,13 +52,25 @@ Result = TypeVar("Result")
 
 
 class BlockRunner(Protocol):
-    """Where a batch's blocks run. `run` sends `shared` once (to each worker of a cluster),
-    calls `function(shared, item)` for each item and returns the results in order."""
+    """Where a batch's blocks run. `share` sends a value once to where blocks run (to each
+    worker of a cluster) and `drop` frees it there. `keep` calls `function(shared, item)` for
+    each item and leaves each result where it was computed, returning handles in the items'
+    order; `stream` does the same but brings the results back, in any order, as they finish,
+    with no more than a few in flight. An item may be a handle `keep` returned: the function
+    then gets its result, where it is."""
 
     threads: int  # blocks that run at once
     threads_per_block: int  # threads each block's top-k products use
 
-    def run(self, function: Callable[[Shared, Item], Result], shared: Shared, items: Sequence[Item]) -> list[Result]: ...
+    def share(self, value: Shared) -> object: ...
+
+    def keep(self, function: Callable[[Shared, Item], Result], shared: object,
+             items: Iterable[object]) -> list[object]: ...
+
+    def stream(self, function: Callable[[Shared, Item], Result], shared: object,
+               items: Iterable[object]) -> Iterator[Result]: ...
+
+    def drop(self, *handles: object) -> None: ...
 
 
 class InProcess:
@@ -60,8 +81,18 @@ class InProcess:
     def __init__(self) -> None:
         self.threads_per_block = len(os.sched_getaffinity(0))
 
-    def run(self, function: Callable[[Shared, Item], Result], shared: Shared, items: Sequence[Item]) -> list[Result]:
+    def share(self, value: Shared) -> Shared:
+        return value
+
+    def keep(self, function: Callable[[Shared, Item], Result], shared: Shared, items: Iterable[Item]) -> list[Result]:
         return [function(shared, item) for item in items]
+
+    def stream(self, function: Callable[[Shared, Item], Result], shared: Shared, items: Iterable[Item]
+               ) -> Iterator[Result]:
+        return (function(shared, item) for item in items)
+
+    def drop(self, *handles: object) -> None:
+        pass
 
 
 def model_params(settings: Settings) -> dict[str, object]:
@@ -70,139 +101,196 @@ def model_params(settings: Settings) -> dict[str, object]:
             "topic_weight": settings.related_topic_weight}
 
 
-@dataclass(frozen=True)
-class ListRow:
-    """An article's related material as the store keeps it."""
-
-    candidates: str  # its text neighbours (related_state.encode_candidates)
-    entries: str  # its list's entries (entries_json)
-    payload: RelatedPayload | None  # what readers are sent; None when not rendered
-    shown: tuple[str, ...]  # the ids its list shows
+# An article's related material as the store keeps it: (id, its text neighbours as
+# `encode_candidates` gives them, its list's entries as `entries_json` gives them, what readers
+# are sent (None when not rendered), the ids its list shows). A tuple: blocks send thousands.
+StoredList = tuple[str, str, str, RelatedPayload | None, tuple[str, ...]]
 
 
-@dataclass
-class Batch:
-    """A build's related lists and what made them."""
-
-    model: RelatedModel
-    lists: dict[str, ListRow]  # for every fitted article, in model.ids_ order
-    timings: dict[str, float]
+def neighbor_model(model: RelatedModel) -> RelatedModel:
+    """The fitted model as neighbour blocks read it: the articles' rows (TF-IDF, the finding
+    columns' and their transpose, topics), not the vocabulary, in chunks of at most
+    NEIGHBOR_CHUNK_ROWS rows; its ids are row numbers, so
+    `neighbors` names each neighbour by its row (and, given `range` for words, each
+    explaining term by its column), which FoundBlock packs as numbers."""
+    slim = copy.copy(model)
+    for learned_elsewhere in ("vocabulary_", "terms_", "idf_", "topic_components_", "finding_columns_"):
+        delattr(slim, learned_elsewhere)
+    slim.ids_ = range(len(model.ids_))
+    slim.chunk_size = min(model.chunk_size, NEIGHBOR_CHUNK_ROWS)
+    return slim
 
 
 @dataclass(frozen=True)
 class NeighborWork:
     """What every neighbour block reads."""
 
-    model: RelatedModel
-    words: list[str]  # each column's written word, for explanations
+    model: RelatedModel  # `neighbor_model`
     duplicate_threshold: float
-    article_links: str
-    teaser_length: int
-    render: bool
-
-
-# A neighbour as blocks pass it between processes: (id, similarity, why). Plain tuples pickle
-# many times faster than frozen slotted dataclasses, and a batch passes millions.
-Candidate = tuple[str, float, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
 class FoundBlock:
-    """A neighbour block's result."""
+    """A neighbour block's result, as numbers (a few bytes a neighbour, kept until its list
+    block runs): row i's neighbours are entries ends[i - 1]:ends[i] of the arrays."""
 
-    candidates: list[list[Candidate]]  # each row's text neighbours, best first
-    copies: dict[str, set[str]]  # near-duplicates among them (`near_duplicates`)
-    cards: list[ItemCard]  # its articles' item cards (none when not rendered)
+    start: int  # the block's first row in the model
+    ends: np.ndarray
+    rows: np.ndarray  # int32: each neighbour's row in the model
+    similarities: np.ndarray  # float32
+    why: np.ndarray  # int32 (neighbours x WHY_TERMS): the explaining terms' columns, -1 past the last
+    copies: dict[int, set[int]]  # near-duplicates among them (`near_duplicates`), by row
+
+
+def neighbor_block(work: NeighborWork, block: tuple[int, int]) -> FoundBlock:
+    """The text neighbours of `block` (first row, rows) and the near-duplicates among them."""
+    start, count = block
+    model = work.model
+    found = model.neighbors(range(start, start + count), range(model.matrix_.shape[1]))
+    copies = near_duplicates({start + i: row for i, row in enumerate(found)}, work.duplicate_threshold)
+    flat = [n for row in found for n in row]
+    padding = (-1,) * WHY_TERMS
+    return FoundBlock(start, np.cumsum([len(row) for row in found], dtype=np.int64),
+                      np.array([n.id for n in flat], np.int32).reshape(-1),
+                      np.array([n.similarity for n in flat], np.float32).reshape(-1),
+                      np.array([(n.why + padding)[:WHY_TERMS] for n in flat], np.int32).reshape(-1, WHY_TERMS),
+                      copies)
+
+
+def block_copies(_: None, found: FoundBlock) -> dict[int, set[int]]:
+    return found.copies
+
+
+@dataclass(frozen=True)
+class CardWork:
+    article_links: str
+    teaser_length: int
+
+
+def card_block(work: CardWork, values: Sequence[tuple]) -> list[ItemCard]:
+    """The item cards of articles given as their fields' values (`article_values`)."""
+    return [ItemCard.of(Article(*fields), work.article_links, work.teaser_length) for fields in values]
 
 
 ARTICLE_FIELDS = tuple(f.name for f in dataclasses.fields(Article))
 
 
+def article_values(articles: Iterable[Article]) -> list[tuple]:
+    """Articles as their fields' values: frozen slotted dataclasses pickle field by field, slowly."""
+    return [tuple(getattr(a, name) for name in ARTICLE_FIELDS) for a in articles]
+
+
 @dataclass(frozen=True)
 class ListWork:
     """What every list block reads: the articles without their text (what blending reads of
-    them), near-duplicates across all candidates, and each article's card."""
+    them), each row's id and each column's written word (to name what FoundBlock numbers),
+    near-duplicates across all candidates, and each article's card."""
 
     policy: RelatedPolicy
     articles: Mapping[str, Article]
+    ids: Sequence[str]  # the model's rows
+    words: Sequence[str]  # the model's columns, as written
     copies: Mapping[str, set[str]]
     cards: Mapping[str, ItemCard] | None  # None: lists not rendered
-    vectors: RelatedModel | None  # for diversity's pairwise similarity, else None
+    matrix: sp.csr_matrix | None  # the rows, for diversity's pairwise similarity, else None
 
     @cached_property
     def pools(self) -> Callable[[str | None], list[Article]]:
         return recency_pools(self.articles.values())
 
+    @cached_property
+    def pairwise(self) -> Callable[[str, str], float] | None:
+        return pairwise_similarity(self.ids, self.matrix) if self.matrix is not None else None
+
     def __reduce__(self):
-        # Sent to each worker: the articles as their fields' values (frozen slotted dataclasses
-        # pickle field by field, slowly); the pools are made again where they are used.
-        values = [tuple(getattr(a, name) for name in ARTICLE_FIELDS) for a in self.articles.values()]
-        return _list_work, (self.policy, values, self.copies, self.cards, self.vectors)
+        # Sent to each worker: the articles as their fields' values; the pools and pairwise
+        # similarity are made again where they are used.
+        return _list_work, (self.policy, article_values(self.articles.values()), self.ids, self.words, self.copies,
+                            self.cards, self.matrix)
 
 
-def _list_work(policy: RelatedPolicy, values: list[tuple], copies: Mapping[str, set[str]],
-               cards: Mapping[str, ItemCard] | None, vectors: RelatedModel | None) -> ListWork:
+def _list_work(policy: RelatedPolicy, values: list[tuple], ids: Sequence[str], words: Sequence[str],
+               copies: Mapping[str, set[str]], cards: Mapping[str, ItemCard] | None,
+               matrix: sp.csr_matrix | None) -> ListWork:
     articles = (Article(*fields) for fields in values)
-    return ListWork(policy, {a.id: a for a in articles}, copies, cards, vectors)
+    return ListWork(policy, {a.id: a for a in articles}, ids, words, copies, cards, matrix)
 
 
-def neighbor_block(work: NeighborWork, block: tuple[range, Sequence[Article]]) -> FoundBlock:
-    """A block's text neighbours (explained in written words), the near-duplicates among them
-    and its articles' cards."""
-    rows, articles = block
-    found = work.model.neighbors(rows, work.words)
-    copies = near_duplicates({a.id: row for a, row in zip(articles, found)}, work.duplicate_threshold)
-    cards = [ItemCard.of(a, work.article_links, work.teaser_length) for a in articles] if work.render else []
-    return FoundBlock([[(n.id, n.similarity, n.why) for n in row] for row in found], copies, cards)
-
-
-def list_block(work: ListWork, block: tuple[Sequence[str], Sequence[list[Candidate]]]) -> list[ListRow]:
+def list_block(work: ListWork, found: FoundBlock) -> list[StoredList]:
     """A block's lists, blended (and rendered when the work has cards), as the store keeps them."""
-    pairwise = pairwise_similarity(work.vectors.ids_, work.vectors.matrix_) if work.vectors is not None else None
+    ids, words = work.ids, work.words
+    rows, similarities, why = found.rows.tolist(), found.similarities.tolist(), found.why.tolist()
     out = []
-    for source, candidates in zip(*block):
-        row = [Neighbor(*candidate) for candidate in candidates]
-        entries = work.policy.blend(work.articles[source], row, work.articles, work.pools, pairwise, work.copies)
-        out.append(ListRow(encode_candidates(row), entries_json(entries),
-                           render(entries, work.cards) if work.cards is not None else None,
-                           tuple(e.id for e in entries)))
+    begin = 0
+    for offset, end in enumerate(found.ends.tolist()):
+        source = ids[found.start + offset]
+        row = [Neighbor(ids[rows[i]], similarities[i], tuple(words[c] for c in why[i] if c >= 0))
+               for i in range(begin, end)]
+        begin = end
+        entries = work.policy.blend(work.articles[source], row, work.articles, work.pools, work.pairwise, work.copies)
+        out.append((source, encode_candidates(row), entries_json(entries),
+                    render(entries, work.cards) if work.cards is not None else None, tuple(e.id for e in entries)))
     return out
 
 
-def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[IndexDoc],
-            surface_of: Mapping[str, str], runner: BlockRunner | None = None, rendered: bool = True) -> Batch:
-    """Fit, find neighbours, blend (and render, unless `rendered` is False) on `runner`
-    (in this process by default)."""
+def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[IndexDoc], surface_of: Mapping[str, str],
+            write_lists: Callable[[list[StoredList]], None], write_model: Callable[[RelatedModel], None],
+            runner: BlockRunner | None = None, rendered: bool = True) -> dict[str, float]:
+    """Fit, find neighbours, blend (and render, unless `rendered` is False) on `runner` (in
+    this process by default); the fitted model goes to `write_model` while the neighbour
+    blocks run, each block's lists to `write_lists` as the block finishes. Returns timings."""
     runner = runner or InProcess()
     timings: dict[str, float] = {}
+    size = block_rows(len(docs), runner.threads)
+    started = time.perf_counter()
+    card_blocks: list[object] = []
+    if rendered:  # cards need only the articles: on a cluster they are made while this process fits
+        card_work = runner.share(CardWork(settings.article_links, settings.teaser_length))
+        card_blocks = runner.keep(card_block, card_work, (article_values(articles[start:start + size])
+                                                          for start in range(0, len(articles), size)))
+        runner.drop(card_work)
+    timings["cards_s"] = time.perf_counter() - started
+
     started = time.perf_counter()
     model = RelatedModel(**model_params(settings), n_threads=runner.threads_per_block).fit(docs)
     timings["fit_s"] = time.perf_counter() - started
+
     started = time.perf_counter()
     policy = RelatedPolicy.from_settings(settings)
-    by_id = {a.id: a for a in articles}
-    size = block_rows(len(model.ids_), runner.threads)
-    ordered = [by_id[doc_id] for doc_id in model.ids_]
-    words = [surface_of.get(term, term) for term in model.terms_.tolist()]
-    found = runner.run(neighbor_block, NeighborWork(model, words, policy.duplicate_threshold, settings.article_links,
-                                                    settings.teaser_length, rendered),
-                       [(range(start, min(start + size, len(ordered))), ordered[start:start + size])
-                        for start in range(0, len(ordered), size)])
+    ids = model.ids_
+    neighbor_work = runner.share(NeighborWork(neighbor_model(model), policy.duplicate_threshold))
+    found = runner.keep(neighbor_block, neighbor_work, [(start, min(size, len(ids) - start))
+                                                        for start in range(0, len(ids), size)])
+    began = time.perf_counter()
+    write_model(model)
+    timings["model_store_s"] = time.perf_counter() - began
+    cards = {card.id: card for block in runner.stream(fetched, None, card_blocks) for card in block}
     copies: dict[str, set[str]] = {}
-    for block in found:  # near-duplicates both ways, across blocks
-        for doc_id, others in block.copies.items():
-            copies.setdefault(doc_id, set()).update(others)
+    for block in runner.stream(block_copies, None, found):  # near-duplicates both ways, across blocks
+        for row, others in block.items():
+            copies.setdefault(ids[row], set()).update(ids[other] for other in others)
+    runner.drop(neighbor_work, *card_blocks)
     timings["top_k_s"] = time.perf_counter() - started
+
     started = time.perf_counter()
     textless = {a.id: dataclasses.replace(a, body="", summary="") for a in articles}
-    cards = {card.id: card for block in found for card in block.cards} if rendered else None
-    work = ListWork(policy, textless, copies, cards, model if policy.diversity > 0 else None)
-    starts = range(0, len(ordered), size)
-    done = runner.run(list_block, work, [(model.ids_[start:start + size], block.candidates)
-                                         for start, block in zip(starts, found)])
-    lists = dict(zip(model.ids_, (row for block in done for row in block)))
+    words = [surface_of.get(term, term) for term in model.terms_.tolist()]
+    list_work = runner.share(ListWork(policy, textless, ids, words, copies, cards if rendered else None,
+                                      model.matrix_ if policy.diversity > 0 else None))
+    writing = 0.0
+    for block in runner.stream(list_block, list_work, found):
+        began = time.perf_counter()
+        write_lists(block)
+        writing += time.perf_counter() - began
+    runner.drop(list_work, *found)
     timings["blend_s"] = time.perf_counter() - started
-    return Batch(model, lists, timings)
+    timings["lists_store_s"] = writing
+    return timings
+
+
+def fetched(_: None, result: Result) -> Result:
+    """A result kept where it was made, brought back (`BlockRunner.stream`)."""
+    return result
 
 
 def block_rows(articles: int, threads: int) -> int:
@@ -231,18 +319,23 @@ def build(settings: Settings, store: Store, articles: Sequence[Article], docs: S
         from indexer.related_cluster import cluster_runner  # Dask loads only when asked
 
         with cluster_runner(settings.related_cluster) as runner:
-            batch = compute(settings, articles, docs, surface_of, runner)
-            batch.timings.update(runner.timings)
-    else:
-        batch = compute(settings, articles, docs, surface_of)
-    started = time.perf_counter()
+            return {**store_batch(settings, store, articles, docs, surface_of, runner), **runner.timings}
+    return store_batch(settings, store, articles, docs, surface_of, InProcess())
+
+
+def store_batch(settings: Settings, store: Store, articles: Sequence[Article], docs: Sequence[IndexDoc],
+                surface_of: Mapping[str, str], runner: BlockRunner) -> dict[str, float]:
+    """The batch on `runner`, into a new store in one transaction: the model, and each block's
+    lists and candidates as the block finishes; returns timings."""
     with store.transaction():
-        RelatedState(store).save_model(batch.model, surface_of,
-                                       ((source, row.candidates) for source, row in batch.lists.items()))
-        store.put_related_rows([(source, row.entries, row.payload, row.shown) for source, row in batch.lists.items()],
-                               fresh=True)
-    batch.timings["related_store_s"] = time.perf_counter() - started
-    return batch.timings
+        return compute(settings, articles, docs, surface_of, lambda block: _store_lists(store, block),
+                       lambda model: RelatedState(store).save_model(model, surface_of, ()), runner)
+
+
+def _store_lists(store: Store, block: list[StoredList]) -> None:
+    store.put_related_candidates((source, candidates) for source, candidates, _, _, _ in block)
+    store.put_related_rows([(source, entries, payload, shown) for source, _, entries, payload, shown in block],
+                           fresh=True)
 
 
 def update(settings: Settings, store: Store, params: Mapping[str, object], docs: Sequence[IndexDoc],
@@ -290,6 +383,11 @@ def _lookup(store: Store, known: Mapping[str, Article], ids: Iterable[str]) -> d
 def related_lists(settings: Settings, articles: Sequence[Article],
                   docs: Sequence[IndexDoc]) -> tuple[dict[str, list[RelatedEntry]], dict[str, float]]:
     """The related lists for articles already analyzed (for evaluation: no index is written)."""
-    batch = compute(settings, articles, docs, {}, rendered=False)
-    return ({source: [RelatedEntry.from_json(item) for item in json.loads(row.entries)]
-             for source, row in batch.lists.items()}, batch.timings)
+    lists: dict[str, list[RelatedEntry]] = {}
+
+    def keep_entries(block: list[StoredList]) -> None:
+        lists.update((source, [RelatedEntry.from_json(item) for item in json.loads(entries)])
+                     for source, _, entries, _, _ in block)
+
+    timings = compute(settings, articles, docs, {}, keep_entries, lambda model: None, rendered=False)
+    return lists, timings

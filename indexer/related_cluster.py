@@ -2,27 +2,33 @@
 
 `local:N` starts a LocalCluster of N worker processes on this machine for the build;
 any other address (`tcp://host:8786`) is an existing `dask-scheduler` whose workers have
-Kindred installed. The model is fitted here, once; what every block reads (the fitted
-model, then the articles' cards and metadata) is broadcast to each worker once, and the
-blocks of indexer/related_build.py run there, one thread each. Imported only when the
-setting asks for a cluster: nothing else loads Dask.
+Kindred installed. The model is fitted here, once; what every block of a step reads (the
+model's rows, then the articles' cards and metadata) is broadcast to each worker once, and
+the blocks of indexer/related_build.py run there, one thread each: each block's neighbours
+stay on the worker that found them until its list block reads them there, and each
+block's lists come back to be stored as the block finishes, a few blocks at a time.
+Imported only when the setting asks for a cluster: nothing else loads Dask.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+if TYPE_CHECKING:
+    from distributed import Future
 
 from search.write_errors import BuildError
 from search.config import LOCAL_CLUSTER_PREFIX
 
 CONNECT_TIMEOUT_S = 30
 
-Shared = TypeVar("Shared")
-Item = TypeVar("Item")
-Result = TypeVar("Result")
+# Blocks a stream has running or finished but not yet taken, per worker thread: enough that no
+# thread waits while the building process stores a result, few enough that results do not pile up.
+IN_FLIGHT_PER_THREAD = 2
 
 
 class ClusterRunner:
@@ -35,17 +41,41 @@ class ClusterRunner:
         self.threads = max(1, sum(client.nthreads().values()))
         self.timings: dict[str, float] = {"share_s": 0.0}
 
-    def run(self, function: Callable[[Shared, Item], Result], shared: Shared, items: Sequence[Item]) -> list[Result]:
+    def share(self, value: object) -> Future:
         started = time.perf_counter()
-        handle = self.client.scatter(shared, broadcast=True, hash=False)
-        # Each block's own data straight to a worker (not through the scheduler in the task graph).
-        inputs = self.client.scatter(list(items), hash=False)
+        handle = self.client.scatter(value, broadcast=True, hash=False)
         self.timings["share_s"] += time.perf_counter() - started
-        futures = [self.client.submit(function, handle, item, pure=False) for item in inputs]
-        try:
-            return self.client.gather(futures)
-        finally:
-            self.client.cancel([*futures, *inputs, handle])  # frees the workers' copies before the next run
+        return handle
+
+    def keep(self, function: Callable, shared: Future, items: Iterable[object]) -> list[Future]:
+        return [self._submit(function, shared, item) for item in items]
+
+    def stream(self, function: Callable, shared: Future | None, items: Iterable[object]) -> Iterator[object]:
+        from distributed import as_completed
+
+        pending = iter(items)
+        running = as_completed([self._submit(function, shared, item)
+                                for item in itertools.islice(pending, IN_FLIGHT_PER_THREAD * self.threads)])
+        for future in running:
+            for item in itertools.islice(pending, 1):
+                running.add(self._submit(function, shared, item))
+            # Taking the result drops the last reference to the future: the worker forgets it.
+            yield future.result()
+
+    def drop(self, *handles: Future) -> None:
+        # Released, not cancelled: cancelling would cancel the finished blocks made from them too.
+        for handle in handles:
+            handle.release()  # the workers forget it once no block still to run needs it
+
+    def _submit(self, function: Callable, shared: Future | None, item: object) -> Future:
+        from distributed import Future
+
+        if not isinstance(item, Future):
+            # A block's own data straight to a worker, not through the scheduler in the task graph.
+            started = time.perf_counter()
+            [item] = self.client.scatter([item], hash=False)  # one future (a list's items would each get one)
+            self.timings["share_s"] += time.perf_counter() - started
+        return self.client.submit(function, shared, item, pure=False)
 
 
 @contextmanager
@@ -58,14 +88,16 @@ def cluster_runner(address: str) -> Iterator[ClusterRunner]:
         raise BuildError(f"related_cluster = {address!r} needs Dask: pip install 'kindred[cluster]' ({error})") from None
     started = time.perf_counter()
     cluster = None
+    # direct_to_workers: blocks' inputs and lists go between this process and the workers, not
+    # through the scheduler (for a local cluster, an event loop in this very process).
     try:
         if address.startswith(LOCAL_CLUSTER_PREFIX):
             # ":0": its status page on any free port, so two builds on one machine never collide.
             cluster = LocalCluster(n_workers=int(address[len(LOCAL_CLUSTER_PREFIX):]), threads_per_worker=1,
                                    processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
-            client = Client(cluster)
+            client = Client(cluster, direct_to_workers=True)
         else:
-            client = Client(address, timeout=CONNECT_TIMEOUT_S)
+            client = Client(address, timeout=CONNECT_TIMEOUT_S, direct_to_workers=True)
     except (OSError, TimeoutError) as error:
         if cluster is not None:
             cluster.close()

@@ -16,9 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from indexer import related_build
 from indexer.build import Indexer
+from indexer.related_build import InProcess, list_block
 from indexer.sources import Record, read_paths
+from search.article import Article
 from search.config import ConfigError, load_settings
+from search.document import IndexDoc
 from tests.browser.servers import LOCALHOST, free_port
 from tests.conftest import REPO, SAMPLE, make_settings, write_jsonl
 
@@ -109,6 +113,38 @@ def test_kindred_index_on_a_scheduler_and_workers_started_as_documented(tmp_path
     assert result.returncode == 0, result.stderr
     assert "cluster_start" in result.stdout  # the build says it ran on the cluster
     assert related_tables(tmp_path / "cluster") == related_tables(tmp_path / "in-process")
+
+
+class CountingLists(InProcess):
+    """In process, counting the lists its list blocks have made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lists_made = 0
+
+    def stream(self, function, shared, items):
+        for result in super().stream(function, shared, items):
+            if function is list_block:
+                self.lists_made += len(result)
+            yield result
+
+
+def test_each_block_s_lists_are_handed_to_the_store_before_the_next_block_is_blended(tmp_path, monkeypatch):
+    """Bounded memory: a build never holds every article's rendered list (about 20 KB each),
+    only the block being stored."""
+    monkeypatch.setattr(related_build, "BLOCK_ROWS", 50)
+    source = synthetic_site(tmp_path / "site.jsonl")
+    articles = [Article.from_mapping(json.loads(line)) for line in source.read_text().splitlines()]
+    runner = CountingLists()
+    written: list[int] = []
+
+    def write(block):
+        assert runner.lists_made == sum(written) + len(block)  # no block made ahead of the store
+        written.append(len(block))
+
+    related_build.compute(make_settings(tmp_path), articles, [IndexDoc.from_article(a) for a in articles], {},
+                          write, lambda model: None, runner)
+    assert written == [50] * (len(articles) // 50) + [len(articles) % 50]
 
 
 def test_the_setting_takes_a_local_cluster_or_a_scheduler_address(tmp_path):

@@ -6,9 +6,11 @@ import datetime as dt
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from indexer.build import Indexer
-from indexer.related import Neighbor, RelatedModel, RelatedPolicy, near_duplicates, saturated_tf
+from indexer.related import (Neighbor, RelatedModel, RelatedPolicy, near_duplicates, pairwise_similarity,
+                             saturated_tf)
 from indexer.related_state import RelatedState, encode_candidates
 from search.article import Article
 from search.document import IndexDoc
@@ -300,3 +302,13 @@ def test_candidates_are_found_on_the_rarer_words_and_scored_with_every_word():
             col = uncapped.ids_.index(n.id)
             assert n.similarity == pytest.approx(text[row, col], abs=1e-5)
             assert n.id.split("-")[0] == capped.ids_[row].split("-")[0]  # sharing only "clinic" is not enough
+
+
+def test_pairwise_similarity_is_the_rows_dot_product_and_zero_for_an_unknown_article():
+    # Row a's column 2 is written twice (a matrix not in canonical form): it counts once, summed.
+    matrix = sp.csr_matrix(([0.6, 0.3, 0.5, 0.8, 0.6, 1.0], [0, 2, 2, 2, 3, 1], [0, 3, 5, 6]), shape=(3, 4))
+    similarity = pairwise_similarity(["a", "b", "c"], matrix)
+    assert similarity("a", "b") == pytest.approx(0.8 * 0.8)
+    assert similarity("b", "a") == pytest.approx(0.64)
+    assert similarity("a", "c") == 0.0
+    assert similarity("a", "missing") == 0.0

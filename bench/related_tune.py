@@ -48,7 +48,8 @@ METRIC = f"precision@{K}"
 # Worst margins this close count as tied (see the module docstring).
 TIE = 0.001
 GRID = [{"related_tf_saturation": saturation, "related_topics": topics, "related_topic_weight": weight}
-        for saturation, topics, weight in itertools.product((0.01, 0.0125, 0.015, 0.0175), (12,), (0.15, 0.2, 0.3, 0.4))]
+        for saturation, topics, weight in itertools.product((0.01, 0.0125, 0.015, 0.0175), (12,),
+                                                            (0.15, 0.2, 0.3, 0.4))]
 
 
 def label(setting: Mapping[str, object]) -> str:

@@ -11,8 +11,8 @@ minus the best peer's (raw Whoosh, raw tantivy, SQLite FTS5, bm25s) on that coll
   margin over the other collections is chosen, then reported on the one left out, which
   played no part in choosing it.
 - The defaults are the setting with the largest worst margin over all collections (ties:
-  the larger mean margin), not the best mean: a default must not buy one collection's gain
-  with another's loss.
+  the larger next-worst margin, and so on), not the best mean: a default must not buy one
+  collection's gain with another's loss.
 - Both choices are made among the settings that keep every collection they are chosen on
   at its nDCG@10 of bench/relevance_baseline.json (less its tolerance), where one does.
 

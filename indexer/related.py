@@ -108,10 +108,10 @@ class RelatedModel:
 
     similarity = (1 - topic_weight) x cos(TF-IDF) + topic_weight x cos(topics), where the
     TF-IDF rows use `saturated_tf` (scaled by `collection_saturation`) and the topics are an
-    NMF of those rows with `n_topics` components. Candidates come from the TF-IDF neighbours (twice as many as kept) over the
-    terms of at most `max_df` of the articles (`finding_columns_`), and are scored with every
-    term, so topics re-order what the rarer words found and never bring in an article sharing
-    none of them.
+    NMF of those rows with `n_topics` components. Candidates come from the TF-IDF neighbours
+    (twice as many as kept) over the terms of at most `max_df` of the articles
+    (`finding_columns_`), and are scored with every term, so topics re-order what the rarer
+    words found and never bring in an article sharing none of them.
 
     What `fit` learns: `vocabulary_` (term -> column), `terms_`, `idf_`, `median_terms_`
     and `topic_components_` (None without topics): all `transform` needs, and all that is

@@ -117,7 +117,7 @@ class RelatedModel:
     and `topic_components_` (None without topics): all `transform` needs, and all that is
     stored (indexer/related_state.py) and loaded back for upserts (which compare an article
     with every stored one, so they need no candidates). The fitted articles' own vectors
-    (`ids_`, `matrix_`, `topics_`), the rows cut to `finding_columns_` and their transpose
+    (`ids_`, `matrix_`, `topics_`) and the transpose of the rows cut to `finding_columns_`
     are what `neighbors` compares.
     """
 
@@ -162,8 +162,9 @@ class RelatedModel:
         rarer = document_frequency <= self._max_df(len(docs)) * len(docs)
         # Where every term is common (a tiny corpus), candidates are found on them all.
         self.finding_columns_ = np.flatnonzero(rarer if rarer.any() else np.ones_like(rarer))
-        self.finding_ = normalize(self.matrix_[:, self.finding_columns_]).tocsr()
-        self.transposed_ = self.finding_.T.tocsr()  # what every row's top-k product multiplies by
+        # What every row's top-k product multiplies by; the rows themselves are cut from
+        # matrix_ chunk by chunk (`_finding_rows`), so a worker holds one copy of the rows.
+        self.transposed_ = self._finding_rows(self.matrix_).T.tocsr()
         self.topic_components_ = self._fit_topics(self.matrix_)
         self.topics_ = self._topic_vectors(self.matrix_)
         return self
@@ -208,6 +209,11 @@ class RelatedModel:
                 max_iter=TOPIC_MAX_ITER, random_state=self.random_state)
         return normalize(weights).astype(np.float32)
 
+    def _finding_rows(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+        """TF-IDF rows cut to the finding columns, L2-normalised (row by row: any chunk of rows
+        gives the same values)."""
+        return normalize(rows[:, self.finding_columns_]).tocsr()
+
     def similarity(self, text_cosine: np.ndarray, topic_cosine: np.ndarray | None) -> np.ndarray:
         """The final similarity from the TF-IDF cosine and the topic cosine (None: no topics)."""
         if topic_cosine is None:
@@ -231,7 +237,7 @@ class RelatedModel:
         for start in range(span.start, span.stop, self.chunk_size):
             stop = min(start + self.chunk_size, span.stop)
             chunk = matrix[start:stop]
-            found = sp_matmul_topn(self.finding_[start:stop], self.transposed_, top_n=pool, threshold=0.0,
+            found = sp_matmul_topn(self._finding_rows(chunk), self.transposed_, top_n=pool, threshold=0.0,
                                    n_threads=self.n_threads).tocsr()
             rows = np.repeat(np.arange(found.shape[0]), np.diff(found.indptr))
             keep = found.indices != rows + start

@@ -34,7 +34,7 @@ from indexer.related_state import RelatedState, encode_candidates
 from search.article import Article
 from search.config import Settings
 from search.document import IndexDoc
-from search.related_lists import ItemCard, RelatedEntry, RelatedPayload, entries_json, render
+from search.related_lists import ItemCard, PackedCards, RelatedEntry, RelatedPayload, entries_json, render
 from search.store import Store
 
 # At most this many articles per block (the unit of work here and on a cluster's workers);
@@ -108,13 +108,13 @@ StoredList = tuple[str, str, str, RelatedPayload | None, tuple[str, ...]]
 
 
 def neighbor_model(model: RelatedModel) -> RelatedModel:
-    """The fitted model as neighbour blocks read it: the articles' rows (TF-IDF, the finding
-    columns' and their transpose, topics), not the vocabulary, in chunks of at most
+    """The fitted model as neighbour blocks read it: the articles' rows (TF-IDF, topics), the
+    finding columns and their rows' transpose, not the vocabulary, in chunks of at most
     NEIGHBOR_CHUNK_ROWS rows; its ids are row numbers, so
     `neighbors` names each neighbour by its row (and, given `range` for words, each
     explaining term by its column), which FoundBlock packs as numbers."""
     slim = copy.copy(model)
-    for learned_elsewhere in ("vocabulary_", "terms_", "idf_", "topic_components_", "finding_columns_"):
+    for learned_elsewhere in ("vocabulary_", "terms_", "idf_", "topic_components_"):
         delattr(slim, learned_elsewhere)
     slim.ids_ = range(len(model.ids_))
     slim.chunk_size = min(model.chunk_size, NEIGHBOR_CHUNK_ROWS)
@@ -161,18 +161,13 @@ def block_copies(_: None, found: FoundBlock) -> dict[int, set[int]]:
     return found.copies
 
 
-@dataclass(frozen=True)
-class CardWork:
-    article_links: str
-    teaser_length: int
-
-
-def card_block(work: CardWork, values: Sequence[tuple]) -> list[ItemCard]:
-    """The item cards of articles given as their fields' values (`article_values`)."""
-    return [ItemCard.of(Article(*fields), work.article_links, work.teaser_length) for fields in values]
-
-
 ARTICLE_FIELDS = tuple(f.name for f in dataclasses.fields(Article))
+
+
+def blend_fields(article: Article) -> Article:
+    """The article without what blending never reads (its text, title, links, author): what
+    readers see of it is in its card, and every list block holds every article."""
+    return dataclasses.replace(article, body="", summary="", title="", url="", author="", image="")
 
 
 def article_values(articles: Iterable[Article]) -> list[tuple]:
@@ -182,8 +177,8 @@ def article_values(articles: Iterable[Article]) -> list[tuple]:
 
 @dataclass(frozen=True)
 class ListWork:
-    """What every list block reads: the articles without their text (what blending reads of
-    them), each row's id and each column's written word (to name what FoundBlock numbers),
+    """What every list block reads: the articles as blending reads them (`blend_fields`),
+    each row's id and each column's written word (to name what FoundBlock numbers),
     near-duplicates across all candidates, and each article's card."""
 
     policy: RelatedPolicy
@@ -203,10 +198,11 @@ class ListWork:
         return pairwise_similarity(self.ids, self.matrix) if self.matrix is not None else None
 
     def __reduce__(self):
-        # Sent to each worker: the articles as their fields' values; the pools and pairwise
-        # similarity are made again where they are used.
+        # Sent to each worker: the articles as their fields' values, the cards packed; the
+        # pools and pairwise similarity are made again where they are used.
+        cards = None if self.cards is None else PackedCards.of(self.cards.values())
         return _list_work, (self.policy, article_values(self.articles.values()), self.ids, self.words, self.copies,
-                            self.cards, self.matrix)
+                            cards, self.matrix)
 
 
 def _list_work(policy: RelatedPolicy, values: list[tuple], ids: Sequence[str], words: Sequence[str],
@@ -243,15 +239,6 @@ def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[Inde
     timings: dict[str, float] = {}
     size = block_rows(len(docs), runner.threads)
     started = time.perf_counter()
-    card_blocks: list[object] = []
-    if rendered:  # cards need only the articles: on a cluster they are made while this process fits
-        card_work = runner.share(CardWork(settings.article_links, settings.teaser_length))
-        card_blocks = runner.keep(card_block, card_work, (article_values(articles[start:start + size])
-                                                          for start in range(0, len(articles), size)))
-        runner.drop(card_work)
-    timings["cards_s"] = time.perf_counter() - started
-
-    started = time.perf_counter()
     model = RelatedModel(**model_params(settings), n_threads=runner.threads_per_block).fit(docs)
     timings["fit_s"] = time.perf_counter() - started
 
@@ -264,18 +251,22 @@ def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[Inde
     began = time.perf_counter()
     write_model(model)
     timings["model_store_s"] = time.perf_counter() - began
-    cards = {card.id: card for block in runner.stream(fetched, None, card_blocks) for card in block}
+    # Cards read the articles' text, which only this process holds: they are made here while a
+    # cluster's workers find neighbours (sending them the text would take longer).
+    began = time.perf_counter()
+    cards = item_cards(settings, articles) if rendered else None
+    timings["cards_s"] = time.perf_counter() - began
     copies: dict[str, set[str]] = {}
     for block in runner.stream(block_copies, None, found):  # near-duplicates both ways, across blocks
         for row, others in block.items():
             copies.setdefault(ids[row], set()).update(ids[other] for other in others)
-    runner.drop(neighbor_work, *card_blocks)
+    runner.drop(neighbor_work)
     timings["top_k_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    textless = {a.id: dataclasses.replace(a, body="", summary="") for a in articles}
+    blended = {a.id: blend_fields(a) for a in articles}
     words = [surface_of.get(term, term) for term in model.terms_.tolist()]
-    list_work = runner.share(ListWork(policy, textless, ids, words, copies, cards if rendered else None,
+    list_work = runner.share(ListWork(policy, blended, ids, words, copies, cards,
                                       model.matrix_ if policy.diversity > 0 else None))
     writing = 0.0
     for block in runner.stream(list_block, list_work, found):
@@ -286,11 +277,6 @@ def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[Inde
     timings["blend_s"] = time.perf_counter() - started
     timings["lists_store_s"] = writing
     return timings
-
-
-def fetched(_: None, result: Result) -> Result:
-    """A result kept where it was made, brought back (`BlockRunner.stream`)."""
-    return result
 
 
 def block_rows(articles: int, threads: int) -> int:

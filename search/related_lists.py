@@ -14,7 +14,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from html import escape
-from typing import Mapping, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from search.article import Article
 from search.links import article_href, image_href
@@ -110,6 +110,47 @@ class ItemCard:
                 "image": image_href(article.image)}
         return cls(article.id, _members(head), _members(tail), escape(url),
                    f"<strong>{escape(article.title)}</strong><span>{escape(text)}</span>")
+
+
+class PackedCards(Mapping[str, ItemCard]):
+    """Item cards packed into one UTF-8 buffer and read back one at a time: how a build's
+    cards travel to each worker of a cluster and stay there (a third of the memory of one
+    object per card, and one buffer to pickle instead of a million strings)."""
+
+    _FIELDS = ("json_head", "json_tail", "href", "html_text")
+
+    def __init__(self, ids: Sequence[str], text: bytes, ends: array.array):
+        self._ids = ids
+        self._position = {card_id: i for i, card_id in enumerate(ids)}
+        self._text = text
+        self._ends = ends  # uint64: where each card's each field ends in `text`
+
+    @classmethod
+    def of(cls, cards: Iterable[ItemCard]) -> "PackedCards":
+        ids, parts, ends = [], [], array.array("Q")
+        offset = 0
+        for card in cards:
+            ids.append(card.id)
+            for name in cls._FIELDS:
+                part = getattr(card, name).encode()
+                parts.append(part)
+                offset += len(part)
+                ends.append(offset)
+        return cls(ids, b"".join(parts), ends)
+
+    def __getitem__(self, card_id: str) -> ItemCard:
+        first = self._position[card_id] * len(self._FIELDS)
+        bounds = [self._ends[first - 1] if first else 0, *self._ends[first:first + len(self._FIELDS)]]
+        return ItemCard(card_id, *(self._text[start:end].decode() for start, end in zip(bounds, bounds[1:])))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __reduce__(self):
+        return PackedCards, (self._ids, self._text, self._ends)
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once: a build writes millions

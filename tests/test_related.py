@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from indexer.related import (Neighbor, RelatedModel, RelatedPolicy, near_duplica
 from indexer.related_state import RelatedState, encode_candidates
 from search.article import Article
 from search.document import IndexDoc
+from search.related_lists import ItemCard, PackedCards, RelatedEntry, render
 from search.service import SearchService
 from search.store import Store
 from search.teaser import cut, teaser
@@ -257,6 +259,22 @@ def test_teasers_never_contain_raw_html(tmp_path):
     [item] = service.related("b", 1)
     assert item.teaser == "<script>alert(1)</script> ketamine therapy"  # plain text; every renderer escapes it
     service.close()
+
+
+def test_packed_cards_read_back_as_made_and_render_the_same_payload():
+    articles = [Article(id="a-1", title="Ketamine <for> \u201ctreatment\u201d", summary="Caf\u00e9 & clinic \U0001f33f",
+                        url="/ketamine", category="Treatment"),
+                Article(id="b", title="Empty teaser"),
+                Article(id="c\u00e9", title="Molly", body="MDMA, called molly. It is a stimulant.")]
+    cards = {a.id: ItemCard.of(a, "", 110) for a in articles}
+    packed = pickle.loads(pickle.dumps(PackedCards.of(cards.values())))
+    assert list(packed) == ["a-1", "b", "c\u00e9"] and len(packed) == 3
+    assert {card_id: packed[card_id] for card_id in packed} == cards
+    assert packed.get("missing") is None
+    entries = [RelatedEntry("c\u00e9", 0.5, "similar", ("molli",)), RelatedEntry("gone", 0.4, "similar"),
+               RelatedEntry("a-1", 0.3, "fallback")]
+    assert render(entries, packed) == render(entries, cards)
+    assert render(entries, packed).count() == 2
 
 
 def test_upserted_article_joins_its_neighbours_lists_and_leaves_on_delete(writable_sample):

@@ -964,10 +964,10 @@ def write_report(results: Path = RESULTS, quick: bool = False) -> Path:
         reader += engines_targets(engines) + long_question_target(engines)
     if http:
         reader += http_targets(http, issue=16)
-    if engines:
-        reader += build_target(engines)
-    if build:
+    if build:  # the build stage measures the full build apart; the engines stage's build is the fallback
         reader += full_build_target(build)
+    elif engines:
+        reader += build_target(engines)
     if http:
         reader += worker_targets(http)
     if relevance:

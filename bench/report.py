@@ -715,7 +715,8 @@ def scaling_section(scaling: list[dict], run: dict) -> list[str]:
              "yes" if r["identical"] else "**no**", " / ".join(num(v) for v in r["worker_peak_rss_mib"]),
              f'{num(r["main_peak_rss_mib"])} / {num(r.get("main_peak_rss_on_cluster_mib"))}', r["analyze_s"]]
             for r in scaling]
-    steps = ("fit_s", "top_k_s", "blend_s", "lists_store_s", "model_store_s", "share_s", "cluster_start_s")
+    steps = ("fit_s", "top_k_s", "blend_s", "lists_store_s", "targets_store_s", "model_store_s", "share_s",
+             "cluster_start_s")
     parts = [[num(r["articles"]), where, *(r[key].get(step, "–") for step in steps)]
              for r in scaling for where, key in (("in-process", "in_process"), (r["cluster"], "on_cluster"))]
     return ["## Related batch on a Dask cluster", "",
@@ -730,9 +731,10 @@ def scaling_section(scaling: list[dict], run: dict) -> list[str]:
             "the same row for row. Peak RSS: each process's VmHWM (the building process's reset before each run).", "",
             table(["articles", "in-process s", "cluster s", "speed-up", "identical", "peak RSS per worker MiB",
                    "building process peak MiB (in process / cluster)", "analysis s (apart)"], rows), "",
-            "Where the time goes (seconds; blend + render includes storing the lists, also shown apart):", "",
-            table(["articles", "where", "fit", "top-k + cards", "blend + render", "lists stored", "model stored",
-                   "broadcasts and block inputs", "cluster start"], parts),
+            "Where the time goes (seconds; blend + render includes storing the lists, also shown apart; who shows "
+            "whom: the rows saying which lists show each article, written in key order once every list is):", "",
+            table(["articles", "where", "fit", "top-k + cards", "blend + render", "lists stored", "who shows whom",
+                   "model stored", "broadcasts and block inputs", "cluster start"], parts),
             ""]
 
 

@@ -103,8 +103,8 @@ def model_params(settings: Settings) -> dict[str, object]:
 
 # An article's related material as the store keeps it: (id, its text neighbours as
 # `encode_candidates` gives them, its list's entries as `entries_json` gives them, what readers
-# are sent (None when not rendered), the ids its list shows). A tuple: blocks send thousands.
-StoredList = tuple[str, str, str, RelatedPayload | None, tuple[str, ...]]
+# are sent (None when not rendered)). A tuple: blocks send thousands.
+StoredList = tuple[str, str, str, RelatedPayload | None]
 
 
 def neighbor_model(model: RelatedModel) -> RelatedModel:
@@ -225,7 +225,7 @@ def list_block(work: ListWork, found: FoundBlock) -> list[StoredList]:
         begin = end
         entries = work.policy.blend(work.articles[source], row, work.articles, work.pools, work.pairwise, work.copies)
         out.append((source, encode_candidates(row), entries_json(entries),
-                    render(entries, work.cards) if work.cards is not None else None, tuple(e.id for e in entries)))
+                    render(entries, work.cards) if work.cards is not None else None))
     return out
 
 
@@ -314,14 +314,18 @@ def store_batch(settings: Settings, store: Store, articles: Sequence[Article], d
     """The batch on `runner`, into a new store in one transaction: the model, and each block's
     lists and candidates as the block finishes; returns timings."""
     with store.transaction():
-        return compute(settings, articles, docs, surface_of, lambda block: _store_lists(store, block),
-                       lambda model: RelatedState(store).save_model(model, surface_of, ()), runner)
+        timings = compute(settings, articles, docs, surface_of, lambda block: _store_lists(store, block),
+                          lambda model: RelatedState(store).save_model(model, surface_of, ()), runner)
+        started = time.perf_counter()
+        store.index_related_targets()
+        timings["targets_store_s"] = time.perf_counter() - started
+        return timings
 
 
 def _store_lists(store: Store, block: list[StoredList]) -> None:
-    store.put_related_candidates((source, candidates) for source, candidates, _, _, _ in block)
-    store.put_related_rows([(source, entries, payload, shown) for source, _, entries, payload, shown in block],
-                           fresh=True)
+    store.put_related_candidates((source, candidates) for source, candidates, _, _ in block)
+    # Who shows whom is read from the stored lists once all are written (fresh=True).
+    store.put_related_rows([(source, entries, payload, ()) for source, _, entries, payload in block], fresh=True)
 
 
 def update(settings: Settings, store: Store, params: Mapping[str, object], docs: Sequence[IndexDoc],
@@ -373,7 +377,7 @@ def related_lists(settings: Settings, articles: Sequence[Article],
 
     def keep_entries(block: list[StoredList]) -> None:
         lists.update((source, [RelatedEntry.from_json(item) for item in json.loads(entries)])
-                     for source, _, entries, _, _ in block)
+                     for source, _, entries, _ in block)
 
     timings = compute(settings, articles, docs, {}, keep_entries, lambda model: None, rendered=False)
     return lists, timings

@@ -435,7 +435,9 @@ class Store:
                                for source, (entries, payload) in lists.items()], fresh)
 
     def put_related_rows(self, rows: Sequence[RelatedRow], fresh: bool = False) -> None:
-        """Related lists already encoded: (source, entries_json(entries), payload, the ids it shows)."""
+        """Related lists already encoded: (source, entries_json(entries), payload, the ids it
+        shows). `fresh`: a build's new store, which lists who shows whom once every list is
+        written (`index_related_targets`)."""
         with self.transaction() as conn:
             if not fresh:
                 conn.executemany("DELETE FROM related_targets WHERE source = ?", ((row[0],) for row in rows))
@@ -444,8 +446,17 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 ((source, items, payload.items, payload.ends, payload.html, payload.html_ends, payload.digest)
                  for source, items, payload, _ in rows))
-            conn.executemany("INSERT OR IGNORE INTO related_targets (target, source) VALUES (?, ?)",
-                             ((target, source) for source, _, _, targets in rows for target in targets))
+            if not fresh:
+                conn.executemany("INSERT OR IGNORE INTO related_targets (target, source) VALUES (?, ?)",
+                                 ((target, source) for source, _, _, targets in rows for target in targets))
+
+    def index_related_targets(self) -> None:
+        """Who shows whom, read from every stored list at once and written in key order: list
+        by list, each row landed at a random place of the B-tree."""
+        with self.transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO related_targets (target, source) "
+                         "SELECT json_extract(entry.value, '$[0]'), related.source "
+                         "FROM related, json_each(related.items) AS entry ORDER BY 1, 2")
 
     def sources_listing(self, target: str) -> set[str]:
         """Articles whose related list shows `target`."""

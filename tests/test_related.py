@@ -17,7 +17,8 @@ from search.article import Article
 from search.document import IndexDoc
 from search.related_lists import ItemCard, PackedCards, RelatedEntry, render
 from search.service import SearchService
-from search.store import Store
+from search.store import STORE_FILE, Store
+from search.versions import Layout
 from search.teaser import cut, teaser
 from tests.conftest import make_settings, write_jsonl
 
@@ -275,6 +276,19 @@ def test_packed_cards_read_back_as_made_and_render_the_same_payload():
                RelatedEntry("a-1", 0.3, "fallback")]
     assert render(entries, packed) == render(entries, cards)
     assert render(entries, packed).count() == 2
+
+
+def test_a_build_records_who_shows_whom_for_every_entry_of_every_list(sample_settings):
+    store = Store(Layout(sample_settings.resolve(sample_settings.index_dir)).current_dir() / STORE_FILE)
+    sources = store.related_sources()
+    showing: dict[str, set[str]] = {}
+    for source in sources:
+        for entry in store.related(source):
+            showing.setdefault(entry.id, set()).add(source)
+    assert len(showing) > 10
+    for target, expected in showing.items():
+        assert store.sources_listing(target) == expected
+    store.close()
 
 
 def test_upserted_article_joins_its_neighbours_lists_and_leaves_on_delete(writable_sample):

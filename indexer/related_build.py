@@ -4,10 +4,10 @@ rendered into the bytes readers are sent (search/related_lists.py), all into the
 store in the caller's transaction.
 
 A build's batch runs in blocks of BLOCK_ROWS articles: the model is fitted once; each
-block's text neighbours are found and kept where they were found; once every block's are
-known (near-duplicates are looked for across them), each block's lists are blended and
-rendered and written to the store as the block finishes, so no more than a few blocks'
-lists are ever held. The blocks run one after another in this process (the default: the
+block's text neighbours are found and kept where they were found, while this process makes
+each article's item card; once every block's are known (near-duplicates are looked for
+across them), each block's lists are blended and rendered and written to the store as the
+block finishes, so no more than a few blocks' lists are ever held. The blocks run one after another in this process (the default: the
 top-k products use every core), or on the workers of a Dask cluster (setting
 related_cluster, indexer/related_cluster.py) that runs these same block functions, so
 both give the same lists.
@@ -311,8 +311,8 @@ def build(settings: Settings, store: Store, articles: Sequence[Article], docs: S
 
 def store_batch(settings: Settings, store: Store, articles: Sequence[Article], docs: Sequence[IndexDoc],
                 surface_of: Mapping[str, str], runner: BlockRunner) -> dict[str, float]:
-    """The batch on `runner`, into a new store in one transaction: the model, and each block's
-    lists and candidates as the block finishes; returns timings."""
+    """The batch on `runner`, into a new store in one transaction: the model, each block's
+    lists and candidates as the block finishes, then who shows whom; returns timings."""
     with store.transaction():
         timings = compute(settings, articles, docs, surface_of, lambda block: _store_lists(store, block),
                           lambda model: RelatedState(store).save_model(model, surface_of, ()), runner)

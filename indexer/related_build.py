@@ -7,10 +7,10 @@ A build's batch runs in blocks of BLOCK_ROWS articles: the model is fitted once;
 block's text neighbours are found and kept where they were found, while this process makes
 each article's item card; once every block's are known (near-duplicates are looked for
 across them), each block's lists are blended and rendered and written to the store as the
-block finishes, so no more than a few blocks' lists are ever held. The blocks run one after another in this process (the default: the
-top-k products use every core), or on the workers of a Dask cluster (setting
-related_cluster, indexer/related_cluster.py) that runs these same block functions, so
-both give the same lists.
+block finishes, so no more than a few blocks' lists are ever held. The blocks run one after
+another in this process (the default: the top-k products use every core), or on the workers
+of a Dask cluster (setting related_cluster, indexer/related_cluster.py) that runs these same
+block functions, so both give the same lists.
 """
 
 from __future__ import annotations

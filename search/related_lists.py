@@ -119,9 +119,8 @@ class PackedCards(Mapping[str, ItemCard]):
 
     _FIELDS = ("json_head", "json_tail", "href", "html_text")
 
-    def __init__(self, ids: Sequence[str], text: bytes, ends: array.array):
-        self._ids = ids
-        self._position = {card_id: i for i, card_id in enumerate(ids)}
+    def __init__(self, ids: Iterable[str], text: bytes, ends: array.array):
+        self._position = {card_id: i for i, card_id in enumerate(ids)}  # in the cards' order
         self._text = text
         self._ends = ends  # uint64: where each card's each field ends in `text`
 
@@ -144,13 +143,13 @@ class PackedCards(Mapping[str, ItemCard]):
         return ItemCard(card_id, *(self._text[start:end].decode() for start, end in zip(bounds, bounds[1:])))
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._ids)
+        return iter(self._position)
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return len(self._position)
 
     def __reduce__(self):
-        return PackedCards, (self._ids, self._text, self._ends)
+        return PackedCards, (list(self._position), self._text, self._ends)
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # made once: a build writes millions

@@ -3,7 +3,8 @@
 `local:N` starts a LocalCluster of N worker processes on this machine for the build;
 any other address (`tcp://host:8786`) is an existing `dask-scheduler` whose workers have
 Kindred installed. The model is fitted here, once; what every block of a step reads (the
-model's rows, then the articles' cards and metadata) is broadcast to each worker once, and
+model's rows; the articles' cards and metadata, sent while neighbours are found; then the
+near-duplicates) is broadcast to each worker once, and
 the blocks of indexer/related_build.py run there, one thread each: each block's neighbours
 stay on the worker that found them until its list block reads them there, and each
 block's lists come back to be stored as the block finishes, a few blocks at a time.
@@ -29,6 +30,9 @@ CONNECT_TIMEOUT_S = 30
 # Blocks a stream has running or finished but not yet taken, per worker thread: enough that no
 # thread waits while the building process stores a result, few enough that results do not pile up.
 IN_FLIGHT_PER_THREAD = 2
+# A streamed block runs before blocks kept for later that are still waiting on its worker: the
+# building process is waiting for its result (near-duplicates, read while neighbours are found).
+STREAMED_PRIORITY = 1
 
 
 class ClusterRunner:
@@ -43,22 +47,22 @@ class ClusterRunner:
 
     def share(self, value: object) -> Future:
         started = time.perf_counter()
-        handle = self.client.scatter(value, broadcast=True, hash=False)
+        [handle] = self.client.scatter([value], broadcast=True, hash=False)  # a dict or list: still one value
         self.timings["share_s"] += time.perf_counter() - started
         return handle
 
     def keep(self, function: Callable, shared: Future, items: Iterable[object]) -> list[Future]:
         return [self._submit(function, shared, item) for item in items]
 
-    def stream(self, function: Callable, shared: Future | None, items: Iterable[object]) -> Iterator[object]:
+    def stream(self, function: Callable, shared: object, items: Iterable[object]) -> Iterator[object]:
         from distributed import as_completed
 
         pending = iter(items)
-        running = as_completed([self._submit(function, shared, item)
+        running = as_completed([self._submit(function, shared, item, STREAMED_PRIORITY)
                                 for item in itertools.islice(pending, IN_FLIGHT_PER_THREAD * self.threads)])
         for future in running:
             for item in itertools.islice(pending, 1):
-                running.add(self._submit(function, shared, item))
+                running.add(self._submit(function, shared, item, STREAMED_PRIORITY))
             # Taking the result drops the last reference to the future: the worker forgets it.
             yield future.result()
 
@@ -67,7 +71,7 @@ class ClusterRunner:
         for handle in handles:
             handle.release()  # the workers forget it once no block still to run needs it
 
-    def _submit(self, function: Callable, shared: Future | None, item: object) -> Future:
+    def _submit(self, function: Callable, shared: object, item: object, priority: int = 0) -> Future:
         from distributed import Future
 
         if not isinstance(item, Future):
@@ -75,7 +79,7 @@ class ClusterRunner:
             started = time.perf_counter()
             [item] = self.client.scatter([item], hash=False)  # one future (a list's items would each get one)
             self.timings["share_s"] += time.perf_counter() - started
-        return self.client.submit(function, shared, item, pure=False)
+        return self.client.submit(function, shared, item, pure=False, priority=priority)
 
 
 @contextmanager

@@ -56,8 +56,8 @@ class BlockRunner(Protocol):
     worker of a cluster) and `drop` frees it there. `keep` calls `function(shared, item)` for
     each item and leaves each result where it was computed, returning handles in the items'
     order; `stream` does the same but brings the results back, in any order, as they finish,
-    with no more than a few in flight. An item may be a handle `keep` returned, and `shared` a
-    tuple of handles `share` returned: the function then gets their values, where it runs."""
+    with no more than a few in flight. An item may be a handle `keep` returned: the function
+    then gets its result, where it is."""
 
     threads: int  # blocks that run at once
     threads_per_block: int  # threads each block's top-k products use
@@ -177,15 +177,15 @@ def article_values(articles: Iterable[Article]) -> list[tuple]:
 
 @dataclass(frozen=True)
 class ListWork:
-    """What every list block reads but near-duplicates: the articles as blending reads them
-    (`blend_fields`), each row's id and each column's written word (to name what FoundBlock
-    numbers), and each article's card. It needs no neighbour: it is sent while the neighbour
-    blocks run."""
+    """What every list block reads: the articles as blending reads them (`blend_fields`),
+    each row's id and each column's written word (to name what FoundBlock numbers),
+    near-duplicates across all candidates, and each article's card."""
 
     policy: RelatedPolicy
     articles: Mapping[str, Article]
     ids: Sequence[str]  # the model's rows
     words: Sequence[str]  # the model's columns, as written
+    copies: Mapping[str, set[str]]
     cards: Mapping[str, ItemCard] | None  # None: lists not rendered
     matrix: sp.csr_matrix | None  # the rows, for diversity's pairwise similarity, else None
 
@@ -201,23 +201,19 @@ class ListWork:
         # Sent to each worker: the articles as their fields' values, the cards packed; the
         # pools and pairwise similarity are made again where they are used.
         cards = None if self.cards is None else PackedCards.of(self.cards.values())
-        return _list_work, (self.policy, article_values(self.articles.values()), self.ids, self.words, cards,
-                            self.matrix)
+        return _list_work, (self.policy, article_values(self.articles.values()), self.ids, self.words, self.copies,
+                            cards, self.matrix)
 
 
 def _list_work(policy: RelatedPolicy, values: list[tuple], ids: Sequence[str], words: Sequence[str],
-               cards: Mapping[str, ItemCard] | None, matrix: sp.csr_matrix | None) -> ListWork:
+               copies: Mapping[str, set[str]], cards: Mapping[str, ItemCard] | None,
+               matrix: sp.csr_matrix | None) -> ListWork:
     articles = (Article(*fields) for fields in values)
-    return ListWork(policy, {a.id: a for a in articles}, ids, words, cards, matrix)
+    return ListWork(policy, {a.id: a for a in articles}, ids, words, copies, cards, matrix)
 
 
-# Near-duplicates across every block's candidates (`near_duplicates`), by id.
-Copies = Mapping[str, set[str]]
-
-
-def list_block(shared: tuple[ListWork, Copies], found: FoundBlock) -> list[StoredList]:
+def list_block(work: ListWork, found: FoundBlock) -> list[StoredList]:
     """A block's lists, blended (and rendered when the work has cards), as the store keeps them."""
-    work, copies = shared
     ids, words = work.ids, work.words
     rows, similarities, why = found.rows.tolist(), found.similarities.tolist(), found.why.tolist()
     out = []
@@ -227,7 +223,7 @@ def list_block(shared: tuple[ListWork, Copies], found: FoundBlock) -> list[Store
         row = [Neighbor(ids[rows[i]], similarities[i], tuple(words[c] for c in why[i] if c >= 0))
                for i in range(begin, end)]
         begin = end
-        entries = work.policy.blend(work.articles[source], row, work.articles, work.pools, work.pairwise, copies)
+        entries = work.policy.blend(work.articles[source], row, work.articles, work.pools, work.pairwise, work.copies)
         out.append((source, encode_candidates(row), entries_json(entries),
                     render(entries, work.cards) if work.cards is not None else None))
     return out
@@ -256,15 +252,13 @@ def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[Inde
     write_model(model)
     timings["model_store_s"] = time.perf_counter() - began
     # Cards read the articles' text, which only this process holds: they are made here while a
-    # cluster's workers find neighbours (sending them the text would take longer), and what the
-    # list blocks read is sent then too, so the workers need not wait for it between the steps.
+    # cluster's workers find neighbours (sending them the text would take longer).
     began = time.perf_counter()
     cards = item_cards(settings, articles) if rendered else None
     timings["cards_s"] = time.perf_counter() - began
+    # What list blocks read that needs no neighbour is made while a cluster's workers find them.
     blended = {a.id: blend_fields(a) for a in articles}
     words = [surface_of.get(term, term) for term in model.terms_.tolist()]
-    list_work = runner.share(ListWork(policy, blended, ids, words, cards,
-                                      model.matrix_ if policy.diversity > 0 else None))
     copies: dict[str, set[str]] = {}
     for block in runner.stream(block_copies, None, found):  # near-duplicates both ways, across blocks
         for row, others in block.items():
@@ -273,13 +267,14 @@ def compute(settings: Settings, articles: Sequence[Article], docs: Sequence[Inde
     timings["top_k_s"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    shared_copies = runner.share(copies)
+    list_work = runner.share(ListWork(policy, blended, ids, words, copies, cards,
+                                      model.matrix_ if policy.diversity > 0 else None))
     writing = 0.0
-    for block in runner.stream(list_block, (list_work, shared_copies), found):
+    for block in runner.stream(list_block, list_work, found):
         began = time.perf_counter()
         write_lists(block)
         writing += time.perf_counter() - began
-    runner.drop(list_work, shared_copies, *found)
+    runner.drop(list_work, *found)
     timings["blend_s"] = time.perf_counter() - started
     timings["lists_store_s"] = writing
     return timings

@@ -3,8 +3,7 @@
 `local:N` starts a LocalCluster of N worker processes on this machine for the build;
 any other address (`tcp://host:8786`) is an existing `dask-scheduler` whose workers have
 Kindred installed. The model is fitted here, once; what every block of a step reads (the
-model's rows; the articles' cards and metadata, sent while neighbours are found; then the
-near-duplicates) is broadcast to each worker once, and
+model's rows, then the articles' cards and metadata) is broadcast to each worker once, and
 the blocks of indexer/related_build.py run there, one thread each: each block's neighbours
 stay on the worker that found them until its list block reads them there, and each
 block's lists come back to be stored as the block finishes, a few blocks at a time.
@@ -47,14 +46,14 @@ class ClusterRunner:
 
     def share(self, value: object) -> Future:
         started = time.perf_counter()
-        [handle] = self.client.scatter([value], broadcast=True, hash=False)  # a dict or list: still one value
+        handle = self.client.scatter(value, broadcast=True, hash=False)
         self.timings["share_s"] += time.perf_counter() - started
         return handle
 
     def keep(self, function: Callable, shared: Future, items: Iterable[object]) -> list[Future]:
         return [self._submit(function, shared, item) for item in items]
 
-    def stream(self, function: Callable, shared: object, items: Iterable[object]) -> Iterator[object]:
+    def stream(self, function: Callable, shared: Future | None, items: Iterable[object]) -> Iterator[object]:
         from distributed import as_completed
 
         pending = iter(items)
@@ -71,7 +70,7 @@ class ClusterRunner:
         for handle in handles:
             handle.release()  # the workers forget it once no block still to run needs it
 
-    def _submit(self, function: Callable, shared: object, item: object, priority: int = 0) -> Future:
+    def _submit(self, function: Callable, shared: Future | None, item: object, priority: int = 0) -> Future:
         from distributed import Future
 
         if not isinstance(item, Future):

@@ -1,5 +1,5 @@
-"""How `make bench` judges issue 16's targets (bench/engines.py, bench/http.py, bench/relevance.py,
-bench/report.py), on made-up figures: which figure is compared with which, and when a target counts as met."""
+"""How `make bench` judges issues 16 and 18's targets (bench/engines.py, bench/http.py, bench/relevance.py,
+bench/scaling.py, bench/report.py), on made-up figures: which figure is compared with which, and when a target counts as met."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from bench.engines import measure, ratios
 from bench.http import http_ratios
 from bench.relevance import baseline_comparison
 from bench.report import engines_targets, long_question_target
+from bench.scaling import median_speedup, turns
 
 
 def test_stages_keep_the_corpora_location_but_no_setting(monkeypatch):
@@ -115,3 +116,11 @@ def test_the_commit_is_read_in_a_git_worktree_too(tmp_path):
     checkout.mkdir()
     (checkout / ".git").write_text(f"gitdir: {own}\n")
     assert checkout_commit(checkout) == "0123456789ab"
+
+
+def test_the_scaling_stage_runs_its_columns_in_turns_and_compares_their_medians():
+    assert turns(1) == ["in_process", "on_cluster"]
+    assert turns(2) == ["in_process", "on_cluster", "on_cluster", "in_process"]
+    assert turns(3) == ["in_process", "on_cluster", "on_cluster", "in_process", "in_process", "on_cluster"]
+    # One slow cluster run (a busy machine) does not decide: 200 s over 125 s.
+    assert median_speedup({"in_process": [210.0, 190.0, 200.0], "on_cluster": [120.0, 180.0, 125.0]}) == 1.6

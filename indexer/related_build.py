@@ -325,8 +325,7 @@ def store_batch(settings: Settings, store: Store, articles: Sequence[Article], d
 
 def _store_lists(store: Store, block: list[StoredList]) -> None:
     store.put_related_candidates((source, candidates) for source, candidates, _, _ in block)
-    # Who shows whom is read from the stored lists once all are written (fresh=True).
-    store.put_related_rows([(source, entries, payload, ()) for source, _, entries, payload in block], fresh=True)
+    store.put_new_related_rows((source, entries, payload) for source, _, entries, payload in block)
 
 
 def update(settings: Settings, store: Store, params: Mapping[str, object], docs: Sequence[IndexDoc],

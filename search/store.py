@@ -90,7 +90,7 @@ CREATE TABLE IF NOT EXISTS related_candidates (source TEXT PRIMARY KEY, items TE
 """
 
 VectorRow = tuple[str, bytes, bytes, "bytes | None"]  # id, TF-IDF columns, weights, topic weights
-RelatedRow = tuple[str, str, RelatedPayload, Sequence[str]]  # source, entries JSON, payload, ids shown
+RelatedRow = tuple[str, str, RelatedPayload]  # source, entries JSON (entries_json), payload
 
 
 def url_path(url: str) -> str:
@@ -430,26 +430,28 @@ class Store:
 
     # Related ----------------------------------------------------------------------
 
-    def put_related(self, lists: Mapping[str, tuple[list[RelatedEntry], RelatedPayload]], fresh: bool = False) -> None:
-        """Articles' related lists: entries and payload. `fresh`: the store is new (a build)."""
-        self.put_related_rows([(source, entries_json(entries), payload, [e.id for e in entries])
-                               for source, (entries, payload) in lists.items()], fresh)
-
-    def put_related_rows(self, rows: Sequence[RelatedRow], fresh: bool = False) -> None:
-        """Related lists already encoded: (source, entries_json(entries), payload, the ids it
-        shows). `fresh`: a build's new store, which lists who shows whom once every list is
-        written (`index_related_targets`)."""
+    def put_related(self, lists: Mapping[str, tuple[list[RelatedEntry], RelatedPayload]]) -> None:
+        """Articles' related lists (entries and payload), replacing theirs, with who they show."""
         with self.transaction() as conn:
-            if not fresh:
-                conn.executemany("DELETE FROM related_targets WHERE source = ?", ((row[0],) for row in rows))
-            conn.executemany(
-                "INSERT OR REPLACE INTO related (source, items, payload, ends, html, html_ends, digest) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                ((source, items, payload.items, payload.ends, payload.html, payload.html_ends, payload.digest)
-                 for source, items, payload, _ in rows))
-            if not fresh:
-                conn.executemany("INSERT OR IGNORE INTO related_targets (target, source) VALUES (?, ?)",
-                                 ((target, source) for source, _, _, targets in rows for target in targets))
+            conn.executemany("DELETE FROM related_targets WHERE source = ?", ((source,) for source in lists))
+            self._insert_related(conn, ((source, entries_json(entries), payload)
+                                        for source, (entries, payload) in lists.items()))
+            conn.executemany("INSERT OR IGNORE INTO related_targets (target, source) VALUES (?, ?)",
+                             ((entry.id, source) for source, (entries, _) in lists.items() for entry in entries))
+
+    def put_new_related_rows(self, rows: Iterable[RelatedRow]) -> None:
+        """A build's related lists, already encoded, into its new store: who shows whom is
+        written once every list is (`index_related_targets`)."""
+        with self.transaction() as conn:
+            self._insert_related(conn, rows)
+
+    @staticmethod
+    def _insert_related(conn: sqlite3.Connection, rows: Iterable[RelatedRow]) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO related (source, items, payload, ends, html, html_ends, digest) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ((source, items, payload.items, payload.ends, payload.html, payload.html_ends, payload.digest)
+             for source, items, payload in rows))
 
     def index_related_targets(self) -> None:
         """Who shows whom, read from every stored list at once and written in key order: list

@@ -6,7 +6,7 @@ Each size runs in a fresh process: `bench.corpora.synthetic` articles (the share
 once, then perturbed repeats), analyzed once (timed apart), then the related batch of a
 build as `kindred index` runs it (`indexer.related_build.store_batch`: fit, top-k
 neighbours, blend and render, each block's lists written to a new store as it finishes,
-then the model; one transaction) in this process and on a `local:N` cluster started for
+then the model; one transaction; the store then synced) in this process and on a `local:N` cluster started for
 each run (its start counted in its time and shown apart), `--repeats` times each, in turns
 (in process, cluster, cluster, in process, ...): the speed-up is the ratio of the two
 columns' median times, as one run of each varies by more than a tenth on this machine. The
@@ -76,8 +76,8 @@ def timed_batch(settings, articles, docs, surface_of, runner, directory: Path) -
     reset_peak_rss()
     started = time.perf_counter()
     timings = store_batch(settings, store, articles, docs, surface_of, runner)
+    store.finish()  # synced as a build's is: counted, as the commit it replaced was
     seconds = time.perf_counter() - started
-    store.close()
     digest = fingerprint(store.path)
     shutil.rmtree(directory)
     return seconds, {k: round(v, 1) for k, v in timings.items()}, digest

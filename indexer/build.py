@@ -170,7 +170,7 @@ class Indexer:
         report.related_timings = related_build.build(self.settings, store, list(articles.values()), docs,
                                                      surface_words(words, term_of))
         timings["related_s"] = time.perf_counter() - started
-        store.close()
+        store.finish()
 
         report.indexed = len(articles)
         write_manifest(work, {

@@ -10,6 +10,7 @@ model and lists, generation) commits once, and a reader sees all of it or none o
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from contextlib import closing, contextmanager
@@ -117,19 +118,30 @@ BUILD_CACHE_KIB = 128 * 1024
 
 
 class Store:
-    def __init__(self, path: Path, readonly: bool = True, cache_kib: int | None = None):
+    def __init__(self, path: Path, readonly: bool = True, building: bool = False):
         self.path = path
         self.readonly = readonly
-        self.cache_kib = cache_kib  # None: SQLite's default
+        self.building = building  # a new version's store, written by its build alone (`create`)
         self._local = threading.local()
 
     @classmethod
     def create(cls, directory: Path) -> "Store":
-        """A new version's store, for its build to write."""
+        """A new version's store, for its build to write, then `finish`. Until then it has no
+        write-ahead log and is never synced: its pages are new, so a rollback journal holds
+        next to nothing, where a log would have every page written twice (a build's related
+        lists are gigabytes); a failed build's store is thrown away with its directory."""
         path = directory / STORE_FILE
         with closing(sqlite3.connect(path)) as conn:
             conn.executescript(SCHEMA)
-        return cls(path, readonly=False, cache_kib=BUILD_CACHE_KIB)
+        return cls(path, readonly=False, building=True)
+
+    def finish(self) -> None:
+        """The build's store made a served one: its write-ahead log on (as every writer after
+        the build opens it), closed, and synced to disk once, before its version is published."""
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self.close()
+        with open(self.path, "rb+") as written:
+            os.fsync(written.fileno())
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -141,11 +153,13 @@ class Store:
                                        isolation_level=None)
             else:
                 conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
+                if self.building:
+                    conn.execute("PRAGMA synchronous=OFF")
+                    conn.execute(f"PRAGMA cache_size=-{BUILD_CACHE_KIB}")
+                else:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=10000")
-            if self.cache_kib:
-                conn.execute(f"PRAGMA cache_size=-{self.cache_kib}")
             self._local.conn = conn
             self._local.depth = 0
         return conn

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,17 @@ def test_build_writes_a_complete_version_and_switches_current(tmp_path):
     assert manifest["doc_count"] == 3 and manifest["engine"] == "whoosh"
     assert manifest["analyzer"]["filters"][-1] == "snowball-english"
     assert not list(version.rglob("*.pkl")) and not list(version.rglob("*.pickle"))
+
+
+def test_a_published_store_has_its_write_ahead_log_and_no_build_journal(tmp_path):
+    """A build writes its new store without a log; the version it publishes is in WAL mode,
+    as readers beside an upsert need, with nothing of the build's rollback journal left."""
+    settings = make_settings(tmp_path)
+    Indexer(settings).build([write_jsonl(tmp_path / "a.jsonl", ARTICLES)])
+    version = Layout(tmp_path / "index").current_dir()
+    with closing(sqlite3.connect(version / "store.sqlite")) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert not (version / "store.sqlite-journal").exists()
 
 
 def test_rejected_records_are_counted_and_the_rest_indexed(tmp_path):

@@ -38,9 +38,10 @@ from search.related_lists import ItemCard, PackedCards, RelatedEntry, RelatedPay
 from search.store import Store
 
 # At most this many articles per block (the unit of work here and on a cluster's workers);
-# a cluster gets at least BLOCKS_PER_THREAD blocks per thread, so none idles while one lags.
+# a cluster gets at least BLOCKS_PER_THREAD blocks per thread, so none idles while one lags
+# (with 4,000, one worker idled about half a block, 2 s, at the end of each step at 100,000).
 # A row's neighbours and list depend on no other row of its block: any split gives the same lists.
-BLOCK_ROWS = 4_000
+BLOCK_ROWS = 2_000
 BLOCKS_PER_THREAD = 4
 # Rows whose candidate pairs `neighbors` scores at once: each pair copies both articles'
 # TF-IDF rows, so this bounds a block's temporary memory (any chunk gives the same neighbours).
@@ -170,9 +171,34 @@ def blend_fields(article: Article) -> Article:
     return dataclasses.replace(article, body="", summary="", title="", url="", author="", image="")
 
 
-def article_values(articles: Iterable[Article]) -> list[tuple]:
-    """Articles as their fields' values: frozen slotted dataclasses pickle field by field, slowly."""
-    return [tuple(getattr(a, name) for name in ARTICLE_FIELDS) for a in articles]
+class ArticleTable(Mapping[str, Article]):
+    """Articles by id that travel as their fields' values (frozen slotted dataclasses pickle
+    field by field, slowly) and are made into Articles where they are first read: on each of
+    a cluster's workers at once, not at each hop of a broadcast (a worker passes on what it
+    received as it received it)."""
+
+    def __init__(self, values: list[tuple]):
+        self._values = values
+
+    @classmethod
+    def of(cls, articles: Iterable[Article]) -> "ArticleTable":
+        return cls([tuple(getattr(a, name) for name in ARTICLE_FIELDS) for a in articles])
+
+    @cached_property
+    def _by_id(self) -> dict[str, Article]:
+        return {a.id: a for a in (Article(*fields) for fields in self._values)}
+
+    def __getitem__(self, article_id: str) -> Article:
+        return self._by_id[article_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_id)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __reduce__(self):
+        return ArticleTable, (self._values,)
 
 
 @dataclass(frozen=True)
@@ -198,18 +224,12 @@ class ListWork:
         return pairwise_similarity(self.ids, self.matrix) if self.matrix is not None else None
 
     def __reduce__(self):
-        # Sent to each worker: the articles as their fields' values, the cards packed; the
-        # pools and pairwise similarity are made again where they are used.
-        cards = None if self.cards is None else PackedCards.of(self.cards.values())
-        return _list_work, (self.policy, article_values(self.articles.values()), self.ids, self.words, self.copies,
-                            cards, self.matrix)
-
-
-def _list_work(policy: RelatedPolicy, values: list[tuple], ids: Sequence[str], words: Sequence[str],
-               copies: Mapping[str, set[str]], cards: Mapping[str, ItemCard] | None,
-               matrix: sp.csr_matrix | None) -> ListWork:
-    articles = (Article(*fields) for fields in values)
-    return ListWork(policy, {a.id: a for a in articles}, ids, words, copies, cards, matrix)
+        # Sent to each worker: the articles as their fields' values, the cards packed (as a
+        # worker that received them passes them on); pools and pairwise are made where used.
+        articles = self.articles if isinstance(self.articles, ArticleTable) else ArticleTable.of(self.articles.values())
+        cards = self.cards if self.cards is None or isinstance(self.cards, PackedCards) else PackedCards.of(
+            self.cards.values())
+        return ListWork, (self.policy, articles, self.ids, self.words, self.copies, cards, self.matrix)
 
 
 def list_block(work: ListWork, found: FoundBlock) -> list[StoredList]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import pickle
 import random
 import re
 import sqlite3
@@ -18,6 +19,7 @@ import pytest
 
 from indexer import related_build
 from indexer.build import Indexer
+from indexer.related import RelatedPolicy
 from indexer.related_build import InProcess, list_block
 from indexer.sources import Record, read_paths
 from search.article import Article
@@ -127,6 +129,22 @@ class CountingLists(InProcess):
             if function is list_block:
                 self.lists_made += len(result)
             yield result
+
+
+def test_what_list_blocks_read_travels_and_is_passed_on_as_it_was_made():
+    """A list block's work sent to a worker, and from it to the next (a broadcast's hops),
+    reads back the same articles and cards as the building process made."""
+    articles = [Article(id=f"a{i}", title=f"Title {i}", body="Body text.", category="C", tags=("t",),
+                        published=dt.date(2024, 1, 1 + i)) for i in range(3)]
+    settings = make_settings(Path("/nonexistent"))
+    work = related_build.ListWork(RelatedPolicy.from_settings(settings), {a.id: a for a in articles},
+                                  [a.id for a in articles], ["word"], {}, related_build.item_cards(settings, articles),
+                                  None)
+    received = pickle.loads(pickle.dumps(work))
+    passed_on = pickle.loads(pickle.dumps(received))
+    for copy in (received, passed_on):
+        assert dict(copy.articles) == {a.id: a for a in articles}
+        assert dict(copy.cards) == work.cards and copy.ids == work.ids
 
 
 def test_each_block_s_lists_are_handed_to_the_store_before_the_next_block_is_blended(tmp_path, monkeypatch):

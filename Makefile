@@ -88,7 +88,7 @@ docs: install
 screenshots: install system-deps
 	$(BIN)/python docs/screenshots.py
 
-# Benchmarks (bench/): `make bench` measures everything in one go (about an hour and a half on 2 cores; the Dask scaling stage, each column twice at 300k articles, is the longest)
+# Benchmarks (bench/): `make bench` measures everything in one go (about two hours on 2 cores; the Dask scaling stage, each column twice at 300k articles, is the longest)
 # and rewrites docs/benchmarks.md and docs/img/bench-*.png; `make bench-quick` is a smoke run
 # that writes bench/results/quick/ only. Raw figures land in bench/results/ (git-ignored).
 $(VENV)/.bench-installed: $(VENV)/.installed pyproject.toml

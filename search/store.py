@@ -140,6 +140,7 @@ class Store:
         the build opens it), closed, and synced to disk once, before its version is published."""
         self._conn.execute("PRAGMA journal_mode=WAL")
         self.close()
+        self.building = False  # opened again, it is a store like any other
         with open(self.path, "rb+") as written:
             os.fsync(written.fileno())
 

@@ -121,7 +121,7 @@ class Store:
     def __init__(self, path: Path, readonly: bool = True, building: bool = False):
         self.path = path
         self.readonly = readonly
-        self.building = building  # a new version's store, written by its build alone (`create`)
+        self._building = building  # a new version's store, written by its build alone (`create`)
         self._local = threading.local()
 
     @classmethod
@@ -140,7 +140,7 @@ class Store:
         the build opens it), closed, and synced to disk once, before its version is published."""
         self._conn.execute("PRAGMA journal_mode=WAL")
         self.close()
-        self.building = False  # opened again, it is a store like any other
+        self._building = False  # opened again, it is a store like any other
         with open(self.path, "rb+") as written:
             os.fsync(written.fileno())
 
@@ -154,7 +154,7 @@ class Store:
                                        isolation_level=None)
             else:
                 conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
-                if self.building:
+                if self._building:
                     conn.execute("PRAGMA synchronous=OFF")
                     conn.execute(f"PRAGMA cache_size=-{BUILD_CACHE_KIB}")
                 else:

@@ -2,7 +2,8 @@
 
 Writes never slow or break a reader's request: events go into an in-memory queue that a
 background thread flushes in batches (WAL mode, safe with several gunicorn workers).
-Failures are logged and counted, never raised. No IP addresses or user agents are
+A batch that cannot be written is tried again a few times, then logged and counted as
+failed, never raised. Only the recorder writes the file; readers open it read-only. No IP addresses or user agents are
 stored; a session is an anonymous random id from a first-party cookie, or none.
 
 Every stored field is capped in bytes, queries are scrubbed of e-mail addresses and
@@ -30,6 +31,7 @@ from typing import Any, Iterable, Mapping
 from analytics.limits import PerClientLimit
 from analytics.privacy import scrub, unmarked
 from search.article import MAX_ID_CHARS
+from search.sqlite_wal import use_write_ahead_log
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,11 @@ MAX_ID_BYTES = 4 * MAX_ID_CHARS  # article ids: their whole 200 characters
 MAX_FILTER_VALUES = 5  # per filter (category, tag)
 MAX_LABEL_BYTES = 100  # each filter value
 FLUSH_SECONDS = 1.0
+BUSY_TIMEOUT_SECONDS = 10.0
+# A batch that could not be written (the file locked past the timeout, a full disk) is tried
+# again with the next, this many times in all, before it is dropped and counted as failed.
+WRITE_ATTEMPTS = 3
+RETRY_PAUSE_SECONDS = 0.5
 FLUSH_BATCH = 200
 QUEUE_LIMIT = 10_000
 PURGE_EVERY_SECONDS = 6 * 3600
@@ -108,9 +115,10 @@ def _filters(filters: Mapping[str, Iterable[str]]) -> str:
 
 
 def connect(path: Path) -> sqlite3.Connection:
+    """The recording connection, the database made or brought up to date first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+    use_write_ahead_log(conn, BUSY_TIMEOUT_SECONDS)
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
     for table in READER_TABLES:  # databases from before reader pseudonyms
@@ -203,20 +211,33 @@ class Analytics:
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         next_purge = 0.0
+        unwritten: list[tuple[str, tuple, str | None]] = []  # a batch that failed, `attempts` times
+        attempts = 0
         while True:
-            batch = self._drain()
+            batch = unwritten + self._drain()
             if not batch:
                 continue
             try:
                 conn = conn or connect(self.path)
                 self._write(conn, batch)
-                if time.monotonic() >= next_purge:
-                    next_purge = time.monotonic() + PURGE_EVERY_SECONDS
-                    purge(self.path, self.retention_days)
             except (sqlite3.Error, OSError) as exc:
+                conn, self._salt = None, None  # the salt may have been rolled back with the batch
+                attempts += 1
+                if attempts < WRITE_ATTEMPTS:
+                    unwritten = batch
+                    log.warning("could not record %d analytics events yet (%s); trying again", len(batch), exc)
+                    time.sleep(RETRY_PAUSE_SECONDS * attempts)
+                    continue
                 self.counters.failed += len(batch)
                 log.warning("could not record %d analytics events (%s); searches go on", len(batch), exc)
-                conn = None
+            self._settle(batch)
+            unwritten, attempts = [], 0
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+                try:
+                    purge(self.path, self.retention_days)
+                except (sqlite3.Error, OSError) as exc:
+                    log.warning("could not delete old analytics events (%s)", exc)
 
     def _drain(self) -> list[tuple[str, tuple, str | None]]:
         batch: list[tuple[str, tuple, str | None]] = []
@@ -250,12 +271,15 @@ class Analytics:
             self._salt = (day, conn.execute("SELECT salt FROM salts WHERE day = ?", (day,)).fetchone()[0])
         return self._salt[1]
 
+    def _settle(self, batch: list) -> None:
+        for _ in batch:
+            self._queue.task_done()
+
     def flush(self, timeout: float = 5.0) -> None:
-        """Wait until queued events are written (tests, shutdown)."""
+        """Wait until every queued event is written or given up on (tests, shutdown)."""
         deadline = time.monotonic() + timeout
-        while not self._queue.empty() and time.monotonic() < deadline:
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(0.1 if self._thread else 0)  # let the last batch commit
 
 
 # Reading -----------------------------------------------------------------------------
@@ -266,7 +290,8 @@ def _read(path: Path, sql: str, params: Iterable[Any]) -> list[tuple]:
     if not path.exists():
         return []
     try:
-        conn = connect(path)
+        # Read-only: the recorder alone makes and changes the file.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_SECONDS)
         try:
             return conn.execute(sql, tuple(params)).fetchall()
         finally:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable
 
 from search.article import Article
+from search.sqlite_wal import use_write_ahead_log
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS changes (
@@ -29,6 +30,7 @@ CREATE TABLE IF NOT EXISTS changes (
     at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 """
+BUSY_TIMEOUT_SECONDS = 30.0
 # Added to journals written before batches had a state (their changes are all committed).
 BATCH_COLUMNS = {
     "batch": "ALTER TABLE changes ADD COLUMN batch INTEGER",  # the seq of the batch's first change
@@ -51,8 +53,8 @@ class Journal:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS)
+        use_write_ahead_log(conn, BUSY_TIMEOUT_SECONDS)
         conn.executescript(SCHEMA)
         present = {row[1] for row in conn.execute("PRAGMA table_info(changes)")}
         for column, statement in BATCH_COLUMNS.items():

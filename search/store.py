@@ -24,6 +24,7 @@ from search.document import Indexed
 from search.highlight import SnippetText
 from search.related_lists import RelatedEntry, RelatedPayload, entries_json
 from search.spelling import LONGEST_INDEXED_WORD
+from search.sqlite_wal import use_write_ahead_log
 
 STORE_FILE = "store.sqlite"
 
@@ -115,6 +116,7 @@ def spelling_variants(word: str, distance: int) -> set[str]:
 # B-tree (100,000 articles: 45 s with the default, 12 s with this); a build now writes those
 # in key order at the end (`index_related_targets`).
 BUILD_CACHE_KIB = 128 * 1024
+BUSY_TIMEOUT_SECONDS = 10.0
 
 
 class Store:
@@ -151,16 +153,16 @@ class Store:
             # Autocommit: transaction() alone opens and commits transactions.
             if self.readonly:
                 conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
-                                       isolation_level=None)
+                                       timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
             else:
-                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=30, isolation_level=None)
+                conn = sqlite3.connect(self.path, check_same_thread=False, timeout=BUSY_TIMEOUT_SECONDS,
+                                       isolation_level=None)
                 if self._building:
                     conn.execute("PRAGMA synchronous=OFF")
                     conn.execute(f"PRAGMA cache_size=-{BUILD_CACHE_KIB}")
                 else:
-                    conn.execute("PRAGMA journal_mode=WAL")
+                    use_write_ahead_log(conn, BUSY_TIMEOUT_SECONDS)
                     conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=10000")
             self._local.conn = conn
             self._local.depth = 0
         return conn

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import sqlite3
+import threading
+import time
 
 from click.testing import CliRunner
 
 from kindred.cli import main
 from tests.conftest import make_settings, sign_in
 from web.app import create_app
-from analytics.recorder import connect, purge
+from analytics.recorder import Analytics, connect, purge
 from analytics.report import build_report
 
 
@@ -105,6 +108,51 @@ def test_a_broken_analytics_database_never_fails_a_search(sample_settings, tmp_p
     analytics = app.extensions["kindred.analytics"]
     analytics.flush()
     assert analytics.counters.failed >= 1 and analytics.counters.recorded == 0
+
+
+def test_workers_first_recordings_into_a_new_database_all_succeed(tmp_path):
+    # Four workers open a new database at once, a hundred times: SQLite refuses some of
+    # them the switch to its write-ahead log at once ("database is locked", without waiting
+    # out the busy timeout), about one time in ten; each must wait and get its connection.
+    for round_ in range(100):
+        path = tmp_path / f"{round_}.sqlite"
+        together, failures = threading.Barrier(4), []
+
+        def first_recording():
+            together.wait()
+            try:
+                conn = connect(path)
+                with conn:
+                    conn.execute("INSERT INTO searches VALUES ('t', 'q', '{}', 1, 1.0, 1, NULL, NULL)")
+                conn.close()
+            except sqlite3.Error as exc:
+                failures.append(exc)
+
+        workers = [threading.Thread(target=first_recording) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert failures == []
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("SELECT count(*) FROM searches").fetchone() == (4,)
+
+
+def test_events_that_could_not_be_written_yet_are_written_once_the_database_can_be(tmp_path, caplog):
+    blocked = tmp_path / "analytics"
+    blocked.write_text("a file where the database's directory should be")
+    analytics = Analytics(blocked / "a.sqlite")
+    analytics.record_search("ketamine", {}, 3, 1.0, 1, None, "192.0.2.1")
+    deadline = time.monotonic() + 10
+    with caplog.at_level(logging.WARNING, logger="analytics.recorder"):
+        while "trying again" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert "trying again" in caplog.text
+    blocked.unlink()  # the obstacle cleared before the next attempt
+    analytics.flush()
+    assert (analytics.counters.recorded, analytics.counters.failed) == (1, 0)
+    with sqlite3.connect(blocked / "a.sqlite") as conn:
+        assert conn.execute("SELECT query, results FROM searches").fetchall() == [("ketamine", 3)]
 
 
 def test_disabled_analytics_records_nothing(tmp_path, sample_index):

@@ -10,6 +10,7 @@ import sqlite3
 from search import snapshot
 from tests.conftest import ADMIN_TOKEN, make_settings
 from web.app import create_app
+from web import response_cache
 from web.response_cache import FILE_NAME, PRUNE_EVERY
 
 SEARCH = "/api/v1/search?q=ketamine"
@@ -80,3 +81,17 @@ def test_a_broken_cache_file_is_a_miss_never_an_error(writable_sample, tmp_path)
         answered = client.get(SEARCH)
         assert answered.status_code == 200 and answered.get_json()["total"] > 0
     assert (index / FILE_NAME).read_bytes().startswith(b"this is not a database")
+
+
+def test_a_shared_file_that_could_not_be_opened_is_tried_again_later(writable_sample, monkeypatch):
+    monkeypatch.setattr(response_cache, "REOPEN_SECONDS", 0.0)
+    shared_file = writable_sample.resolve(writable_sample.index_dir) / FILE_NAME
+    for copied in shared_file.parent.glob(FILE_NAME + "*"):
+        copied.unlink()
+    shared_file.mkdir()  # a directory where the file should be: it cannot be opened
+    first, second = (create_app(writable_sample).test_client() for _ in range(2))
+    assert first.get(SEARCH).headers["X-Kindred-Cache"] == "miss"
+    shared_file.rmdir()
+    assert first.get(SEARCH + "&page=2").headers["X-Kindred-Cache"] == "miss"
+    assert second.get(SEARCH + "&page=2").headers["X-Kindred-Cache"] == "hit"
+    assert second.get(SEARCH).headers["X-Kindred-Cache"] == "miss"  # answered while it could not be shared

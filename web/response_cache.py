@@ -17,10 +17,12 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from typing import NamedTuple
 
 from search.caches import BoundedCache
 from search.config import Settings
+from search.sqlite_wal import use_write_ahead_log
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ FILE_NAME = "responses.sqlite"
 MAX_SHARED_BODY = 64 * 1024  # larger bodies (long pages of results) stay in the worker's memory only
 PRUNE_EVERY = 64  # inserts between two trims of the file to its bound
 BUSY_TIMEOUT_S = 0.05  # a write that would wait longer is skipped: the cache must not slow a request
+REOPEN_SECONDS = 30.0  # after a failed open, the shared file is tried again this long after
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -54,6 +57,7 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
         self._pid: int | None = None  # the process that opened _conn (workers are forked)
+        self._next_open = 0.0  # monotonic time before which a failed open is not tried again
         self._inserts = 0
         self._pruned_state: str | None = None
         self._failed = False
@@ -108,16 +112,18 @@ class ResponseCache:
                 return None
 
     def _connection(self) -> sqlite3.Connection | None:
-        if self._pid == os.getpid():
+        if self._pid != os.getpid():  # never use a connection inherited through fork
+            self._pid, self._conn, self._next_open = os.getpid(), None, 0.0
+        if self._conn is not None or time.monotonic() < self._next_open:
             return self._conn
-        self._pid, self._conn = os.getpid(), None  # never use a connection inherited through fork
         try:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_write_ahead_log(conn, BUSY_TIMEOUT_S)
             conn.execute("PRAGMA synchronous = OFF")  # a cache: a crash may lose it, never corrupt an answer
             conn.executescript(SCHEMA)
             self._conn = conn
         except sqlite3.Error as exc:
+            self._next_open = time.monotonic() + REOPEN_SECONDS
             self._warn(exc)
         return self._conn
 

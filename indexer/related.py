@@ -113,12 +113,12 @@ class RelatedModel:
     (`finding_columns_`), and are scored with every term, so topics re-order what the rarer
     words found and never bring in an article sharing none of them.
 
-    What `fit` learns: `vocabulary_` (term -> column), `terms_`, `idf_`, `median_terms_`
-    and `topic_components_` (None without topics): all `transform` needs, and all that is
-    stored (indexer/related_state.py) and loaded back for upserts (which compare an article
-    with every stored one, so they need no candidates). The fitted articles' own vectors
-    (`ids_`, `matrix_`, `topics_`) and the transpose of the rows cut to `finding_columns_`
-    are what `neighbors` compares.
+    What `fit` learns: `vocabulary_` (term -> column), `terms_`, `idf_`, `median_terms_`,
+    `finding_columns_` and `topic_components_` (None without topics): all `transform` needs,
+    and all that is stored (indexer/related_state.py) and loaded back for upserts (which
+    compare an article with every stored one on the finding columns, so they need no
+    candidates). The fitted articles' own vectors (`ids_`, `matrix_`, `topics_`) and the
+    transpose of the rows cut to `finding_columns_` are what `neighbors` compares.
     """
 
     def __init__(self, n_candidates: int = DEFAULTS.related_k + CANDIDATE_MARGIN, min_df: int | float = 1,
@@ -163,8 +163,8 @@ class RelatedModel:
         # Where every term is common (a tiny corpus), candidates are found on them all.
         self.finding_columns_ = np.flatnonzero(rarer if rarer.any() else np.ones_like(rarer))
         # What every row's top-k product multiplies by; the rows themselves are cut from
-        # matrix_ chunk by chunk (`_finding_rows`), so a worker holds one copy of the rows.
-        self.transposed_ = self._finding_rows(self.matrix_).T.tocsr()
+        # matrix_ chunk by chunk (`finding_rows`), so a worker holds one copy of the rows.
+        self.transposed_ = self.finding_rows(self.matrix_).T.tocsr()
         self.topic_components_ = self._fit_topics(self.matrix_)
         self.topics_ = self._topic_vectors(self.matrix_)
         return self
@@ -209,10 +209,17 @@ class RelatedModel:
                 max_iter=TOPIC_MAX_ITER, random_state=self.random_state)
         return normalize(weights).astype(np.float32)
 
-    def _finding_rows(self, rows: sp.csr_matrix) -> sp.csr_matrix:
+    def finding_rows(self, rows: sp.csr_matrix) -> sp.csr_matrix:
         """TF-IDF rows cut to the finding columns, L2-normalised (row by row: any chunk of rows
         gives the same values)."""
-        return normalize(rows[:, self.finding_columns_]).tocsr()
+        cut = rows[:, self.finding_columns_].tocsr()
+        return normalize(cut) if cut.shape[0] else cut
+
+    @property
+    def finding_pool(self) -> int:
+        """How many articles the rarer words find for one article (itself apart), for every
+        word to score."""
+        return 2 * self.n_candidates
 
     def similarity(self, text_cosine: np.ndarray, topic_cosine: np.ndarray | None) -> np.ndarray:
         """The final similarity from the TF-IDF cosine and the topic cosine (None: no topics)."""
@@ -231,18 +238,18 @@ class RelatedModel:
         if n == 0 or not span:
             return []
         terms = self.terms_.tolist() if words is None else words
-        pool = min(2 * self.n_candidates + 1, n)
+        pool = min(self.finding_pool + 1, n)  # each row finds itself too
         topics = self.topics_
         out: list[list[Neighbor]] = []
         for start in range(span.start, span.stop, self.chunk_size):
             stop = min(start + self.chunk_size, span.stop)
             chunk = matrix[start:stop]
-            found = sp_matmul_topn(self._finding_rows(chunk), self.transposed_, top_n=pool, threshold=0.0,
+            found = sp_matmul_topn(self.finding_rows(chunk), self.transposed_, top_n=pool, threshold=0.0,
                                    n_threads=self.n_threads).tocsr()
             rows = np.repeat(np.arange(found.shape[0]), np.diff(found.indptr))
             keep = found.indices != rows + start
             rows, cols = rows[keep], found.indices[keep]
-            sims = _pair_cosines(matrix, rows + start, cols)
+            sims = pair_cosines(matrix, rows + start, matrix, cols)
             if topics is not None:
                 sims = self.similarity(sims, np.einsum("ij,ij->i", topics[rows + start], topics[cols]))
             chosen = _top_per_group(rows, sims, self.n_candidates)
@@ -257,10 +264,10 @@ class RelatedModel:
         return out
 
 
-def _pair_cosines(matrix: sp.csr_matrix, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """Cosines of the row pairs (first[i], second[i]) of an L2-normalised matrix, PAIR_BLOCK
-    pairs at a time (each pair copies both rows)."""
-    blocks = [np.asarray(matrix[first[i:i + PAIR_BLOCK]].multiply(matrix[second[i:i + PAIR_BLOCK]]).sum(axis=1))
+def pair_cosines(left: sp.csr_matrix, first: np.ndarray, right: sp.csr_matrix, second: np.ndarray) -> np.ndarray:
+    """Cosines of the row pairs (left[first[i]], right[second[i]]) of L2-normalised matrices,
+    PAIR_BLOCK pairs at a time (each pair copies both rows)."""
+    blocks = [np.asarray(left[first[i:i + PAIR_BLOCK]].multiply(right[second[i:i + PAIR_BLOCK]]).sum(axis=1))
               for i in range(0, len(first), PAIR_BLOCK)]
     return np.concatenate(blocks).ravel().astype(np.float32) if blocks else np.zeros(0, np.float32)
 

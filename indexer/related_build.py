@@ -22,7 +22,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Callable, Iterable, Iterator, Mapping, Protocol, Sequence, TypeVar
 
 import numpy as np
@@ -368,6 +368,7 @@ def update(settings: Settings, store: Store, params: Mapping[str, object], docs:
         p for src in changed for p in policy.pins.get(src, ())}
     articles.update(store.articles(needed_pins - set(articles)))
 
+    @cache  # the same for every list of this update
     def pool(category: str | None) -> list[Article]:
         return store.recent(policy.k + len(changed) + 1, category)
 

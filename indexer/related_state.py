@@ -1,11 +1,12 @@
 """The fitted related model's persistence, so upserts need no refit.
 
 A build stores what `RelatedModel.fit` learned (vocabulary, idf, median article length,
-topic components), every article's vector and its text neighbours, through the version's
-Store (search/store.py owns the tables). An upsert loads the model back, maps the new
-articles into the stored vector space with `RelatedModel.transform`, lets the articles they
-now beat take them into their neighbours, and returns the ids whose lists must be blended
-again. All writes join the caller's store transaction.
+finding columns, topic components), every article's vector and its text neighbours, through
+the version's Store (search/store.py owns the tables). An upsert loads the model back, maps
+the new articles into the stored vector space with `RelatedModel.transform`, lets the
+articles whose rarer words meet theirs and that they now beat take them into their
+neighbours, and returns the ids whose candidates changed: the lists to blend again. All
+writes join the caller's store transaction.
 """
 
 from __future__ import annotations
@@ -16,13 +17,18 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from indexer.related import REFERENCE_TERMS, WHY_TERMS, Neighbor, RelatedModel, pairwise_similarity
+from indexer.related import (REFERENCE_TERMS, WHY_TERMS, Neighbor, RelatedModel, pair_cosines,
+                             pairwise_similarity)
 from search.document import IndexDoc
 from search.store import Store, VectorRow
 
 # The fitted median article length (terms); a version stored before it was kept has none,
 # and its rows were weighed as with REFERENCE_TERMS.
 MEDIAN_TERMS_KEY = "related_median_terms"
+# The smallest idf of the columns candidates are found on (`finding_columns_`, the terms of
+# at most max_df of the articles): those columns are the ones with an idf at least this.
+# A version stored before it was kept found candidates on every column.
+FINDING_MIN_IDF_KEY = "related_finding_min_idf"
 
 
 def encode_candidates(neighbors: Sequence[Neighbor]) -> str:
@@ -48,7 +54,9 @@ class RelatedState:
                 ((str(t), col, float(model.idf_[col]), surface_of.get(str(t), str(t)))
                  for col, t in enumerate(model.terms_)),
                 () if model.topic_components_ is None else (row.tobytes() for row in model.topic_components_))
-            self.store.set_meta({MEDIAN_TERMS_KEY: model.median_terms_})
+            finding_idf = model.idf_[model.finding_columns_]
+            self.store.set_meta({MEDIAN_TERMS_KEY: model.median_terms_,
+                                 FINDING_MIN_IDF_KEY: float(finding_idf.min()) if finding_idf.size else None})
             self.store.put_related_vectors(_vector_rows(model.ids_, model.matrix_, model.topics_))
             self.store.put_related_candidates(candidates)
 
@@ -62,6 +70,9 @@ class RelatedState:
         model.median_terms_ = float(self.store.meta(MEDIAN_TERMS_KEY, REFERENCE_TERMS))
         topics = [np.frombuffer(blob, np.float32) for blob in self.store.related_topics()]
         model.topic_components_ = np.vstack(topics).reshape(len(topics), len(rows)) if topics else None
+        finding_min_idf = self.store.meta(FINDING_MIN_IDF_KEY)
+        model.finding_columns_ = (np.arange(len(rows)) if finding_min_idf is None
+                                  else np.flatnonzero(model.idf_ >= np.float32(finding_min_idf)))
         return model, {col: surface for _, col, _, surface in rows}
 
     # Incremental ----------------------------------------------------------------------
@@ -70,7 +81,7 @@ class RelatedState:
         return {source: _decode(items) for source, items in self.store.related_candidates(ids).items()}
 
     def update(self, docs: Sequence[IndexDoc], deleted: Sequence[str], params: Mapping[str, object]) -> set[str]:
-        """Fold upserts and deletes into the candidates; returns the ids whose lists changed."""
+        """Fold upserts and deletes into the candidates; returns the ids whose candidates changed."""
         model, surface = self.load_model(params)
         columns = len(model.vocabulary_)
         changed_ids = {d.id for d in docs} | set(deleted)
@@ -80,41 +91,57 @@ class RelatedState:
                                          columns)
         new_matrix, new_topics = model.transform(docs)
 
+        # As in a build, an article is a candidate of another only where their rarer words
+        # (`finding_columns_`) meet, and is then scored with every word: an article sharing
+        # only common words with the whole site changes no list. New articles are compared
+        # with the stored ones and with each other.
+        stored = len(others)
+        ids = others + [doc.id for doc in docs]
+        vectors = sp.vstack([matrix, new_matrix]).tocsr()
+        all_topics = None if topics is None or new_topics is None else np.vstack([topics, new_topics])
+        finding = model.finding_rows(vectors)
         touched: set[str] = set()
         if old.shape[0]:
-            touched.update(others[i] for i in np.unique((matrix @ old.T).tocoo().row))
+            touched.update(others[i] for i in np.unique((finding[:stored] @ model.finding_rows(old).T).tocoo().row))
+        found = (finding @ finding[stored:].T).tocoo()  # (any article, new article) pairs
+        apart = found.row != found.col + stored  # an article is not its own neighbour
+        pair_rows, pair_docs, finding_sims = found.row[apart], found.col[apart], found.data[apart]
+        sims = pair_cosines(vectors, pair_rows, new_matrix, pair_docs)
+        if all_topics is not None:
+            sims = model.similarity(sims, np.einsum("ij,ij->i", all_topics[pair_rows], new_topics[pair_docs]))
+        new_neighbors: dict[int, list[tuple[int, float]]] = {}  # stored row -> (new article, similarity)
+        for row, j, similarity in zip(pair_rows.tolist(), pair_docs.tolist(), sims.tolist()):
+            if similarity > 0 and row < stored:
+                new_neighbors.setdefault(row, []).append((j, similarity))
+        touched.update(others[row] for row in new_neighbors)
+
         affected: dict[str, list[Neighbor]] = {}
-        sims_new = (matrix @ new_matrix.T).toarray() if docs else np.zeros((len(others), 0))
-        if topics is not None and new_topics is not None:
-            # As in a build: topics re-order articles that share words, never add others.
-            sims_new = np.where(sims_new > 0, model.similarity(sims_new, topics @ new_topics.T), 0.0)
-        for j, doc in enumerate(docs):
-            touched.update(others[i] for i in np.nonzero(sims_new[:, j] > 0)[0])
         current = self.candidates(touched)
         position = {doc_id: i for i, doc_id in enumerate(others)}
         for source in touched:
             row = position[source]
             kept = [n for n in current.get(source, []) if n.id not in changed_ids]
-            for j, doc in enumerate(docs):
-                similarity = float(sims_new[row, j])
-                if similarity > 0:
-                    kept.append(Neighbor(doc.id, similarity, _why(matrix[row], new_matrix[j], surface)))
+            kept += [Neighbor(docs[j].id, similarity, _why(matrix[row], new_matrix[j], surface))
+                     for j, similarity in new_neighbors.get(row, ())]
             kept.sort(key=lambda n: (-n.similarity, n.id))
-            affected[source] = kept[: model.n_candidates]
+            kept = kept[: model.n_candidates]
+            if encode_candidates(kept) != encode_candidates(current.get(source, [])):  # as stored
+                affected[source] = kept
 
         for j, doc in enumerate(docs):
-            sims = sims_new[:, j]
-            order = np.argsort(-sims)[: model.n_candidates]
+            pairs = np.flatnonzero(pair_docs == j)
+            pairs = pairs[np.argsort(-finding_sims[pairs], kind="stable")[: model.finding_pool]]
+            pairs = pairs[np.argsort(-sims[pairs], kind="stable")[: model.n_candidates]]
             affected[doc.id] = [
-                Neighbor(others[i], float(sims[i]), _why(new_matrix[j], matrix[i], surface))
-                for i in order if sims[i] > 0
+                Neighbor(ids[pair_rows[p]], float(sims[p]), _why(new_matrix[j], vectors[pair_rows[p]], surface))
+                for p in pairs.tolist() if sims[p] > 0
             ]
 
         with self.store.transaction():
             self.store.delete_related_model_rows(deleted)
             self.store.put_related_vectors(_vector_rows([doc.id for doc in docs], new_matrix, new_topics))
             self.store.put_related_candidates((source, encode_candidates(neighbors)) for source, neighbors in affected.items())
-        return set(affected) | touched
+        return set(affected)
 
     def pairwise(self, ids: Iterable[str]) -> Callable[[str, str], float]:
         """Similarity between any two of `ids` from their stored vectors."""

@@ -319,6 +319,39 @@ def _common_word_docs(n_per_theme=10) -> list[IndexDoc]:
     return docs
 
 
+def test_an_upsert_sharing_only_a_common_word_changes_no_other_list(tmp_path):
+    """As in a build, an upserted article becomes a candidate where its rarer words meet
+    another's: one whose only known word more than half the articles use is found by none."""
+    settings = make_settings(tmp_path, related_fallback=[])
+    rows = [{"id": d.id, "title": d.id.replace("-", " "), "body": " ".join(d.terms)} for d in _common_word_docs()]
+    indexer = Indexer(settings)
+    indexer.build([write_jsonl(tmp_path / "common.jsonl", rows)])
+    service = SearchService(settings)
+    before = {row["id"]: [i.id for i in service.related(row["id"], 10)] for row in rows}
+    assert sum("clinic" in row["body"].split() for row in rows) == 18  # of 30: more than max_df, a half
+    report = indexer.upsert([Article(id="clinic-hours", title="Clinic hours", body="The clinic opens at nine.")])
+    assert report.related_updated == 1  # its own list
+    assert {row["id"]: [i.id for i in service.related(row["id"], 10)] for row in rows} == before
+    service.close()
+
+
+def test_articles_upserted_together_are_each_others_neighbours(tmp_path):
+    settings = make_settings(tmp_path, related_fallback=[])
+    rows = [{"id": d.id, "title": d.id.replace("-", " "), "body": " ".join(d.terms)} for d in _theme_docs()]
+    indexer = Indexer(settings)
+    indexer.build([write_jsonl(tmp_path / "themes.jsonl", rows)])
+    # Words the site already has (an upsert weighs words as the build learned them).
+    harvest = [Article(id="harvest-time", title="Harvest time",
+                       body="When a grower sees amber trichomes at the dispensary."),
+               Article(id="trichomes-up-close", title="Trichomes up close",
+                       body="Trichomes tell a dispensary when the flower was cut: cloudy first, then amber.")]
+    indexer.upsert(harvest)
+    service = SearchService(settings)
+    assert "trichomes-up-close" in [i.id for i in service.related("harvest-time", 5)]
+    assert "harvest-time" in [i.id for i in service.related("trichomes-up-close", 5)]
+    service.close()
+
+
 def test_candidates_are_found_on_the_rarer_words_and_scored_with_every_word():
     """The cap on common words (their long postings make all-pairs slow) decides which
     articles are candidates, not how similar they are: the similarity is the cosine over

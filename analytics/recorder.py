@@ -3,8 +3,9 @@
 Writes never slow or break a reader's request: events go into an in-memory queue that a
 background thread flushes in batches (WAL mode, safe with several gunicorn workers).
 A batch that cannot be written is tried again a few times, then logged and counted as
-failed, never raised. Only the recorder writes the file; readers open it read-only. No IP addresses or user agents are
-stored; a session is an anonymous random id from a first-party cookie, or none.
+failed, never raised. Only the recorder writes the file; readers open it read-only. No IP
+addresses or user agents are stored; a session is an anonymous random id from a
+first-party cookie, or none.
 
 Every stored field is capped in bytes, queries are scrubbed of e-mail addresses and
 numbers first (analytics.privacy), and each client address may record a limited number of

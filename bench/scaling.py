@@ -9,10 +9,10 @@ neighbours, blend and render, each block's lists written to a new store as it fi
 then the model; one transaction; the store then synced) in this process and on a
 `local:N` cluster started for each run (its start counted in its time and shown apart),
 `--repeats` times each, in turns (in process, cluster, cluster, in process, ...): the
-speed-up is the ratio of the two columns' median times, as one run of each varies by more than a tenth on this machine. The
-stores' related tables are compared row for row (by digest); peak RSS is each process's own
-(VmHWM: the workers' read on them at the end, the building process's reset before each run),
-the highest of the runs.
+speed-up is the ratio of the two columns' median times, as one run of each varies by more
+than a tenth on this machine. The stores' related tables are compared row for row (by
+digest); peak RSS is each process's own (VmHWM: the workers' read on them at the end, the
+building process's reset before each run), the highest of the runs.
 """
 
 from __future__ import annotations
